@@ -1,0 +1,58 @@
+"""Build rvdist._core: the C interpreter in csrc/, bound with cffi in API mode.
+
+csrc/rvcore.h is the one source of truth for the declarations: C includes
+it and cffi reads the same text here, minus the preprocessor lines it
+cannot parse (include guards and includes; integer #defines are kept).
+
+RVDIST_SANITIZE=address,undefined builds with those sanitizers, for tests.
+"""
+
+import os
+import re
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+CSRC = HERE / "csrc"
+
+
+def cdef_from_header(path: Path) -> str:
+    """The header text cffi can parse: keeps `#define NAME <integer>` lines."""
+    keep = []
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            if re.match(r"#define\s+RV_\w+\s+(0x[0-9a-fA-F]+|\d+)\s*$", line):
+                keep.append(line)
+            continue
+        keep.append(line)
+    return "\n".join(keep)
+
+
+def compile_args() -> tuple[list[str], list[str]]:
+    cflags = ["-O2", "-std=gnu11", "-fno-gcse", "-fno-strict-aliasing", "-Wall", "-Wextra",
+              "-Wno-unused-parameter"]
+    ldflags: list[str] = []
+    sanitize = os.environ.get("RVDIST_SANITIZE", "").strip()
+    if sanitize:
+        flag = f"-fsanitize={sanitize}"
+        cflags += [flag, "-fno-omit-frame-pointer", "-fno-sanitize-recover=all", "-g"]
+        ldflags += [flag]
+    return cflags, ldflags
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(cdef_from_header(CSRC / "rvcore.h"))
+_cflags, _ldflags = compile_args()
+ffibuilder.set_source(
+    "rvdist._core",
+    '#include "rvcore.h"',
+    sources=[str(p.relative_to(HERE)) for p in sorted(CSRC.glob("*.c"))],
+    include_dirs=[str(CSRC.relative_to(HERE))],
+    depends=[str(p.relative_to(HERE)) for p in sorted(CSRC.glob("*.h"))],
+    extra_compile_args=_cflags,
+    extra_link_args=_ldflags,
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,127 @@
+/*
+ * internal.h: what the core's C files share and Python never sees.
+ */
+#ifndef RV_INTERNAL_H
+#define RV_INTERNAL_H
+
+#include "rvcore.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "rvdist's core assumes a little-endian host (guest memory is accessed in place)"
+#endif
+
+#define RV_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RV_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/*
+ * Every operation the interpreter knows, after compressed instructions are
+ * expanded. X(name, cost class, ends a block). A block ends at any control
+ * transfer and at anything that leaves the dispatch loop, so that cycles are
+ * exact whenever the machine stops.
+ */
+#define RV_OPS(X)                                                            \
+    X(ILLEGAL, ALU, 1) X(FETCH_FAULT, ALU, 1) X(PAGE_END, ALU, 1)            \
+    X(STEP_TRAP, ALU, 1) X(NOP, ALU, 0)                                      \
+    X(LUI, ALU, 0) X(AUIPC, ALU, 0) X(JAL, JUMP, 1) X(JALR, JUMP, 1)         \
+    X(BEQ, JUMP, 1) X(BNE, JUMP, 1) X(BLT, JUMP, 1) X(BGE, JUMP, 1)          \
+    X(BLTU, JUMP, 1) X(BGEU, JUMP, 1)                                        \
+    X(JAL_N, JUMP, 1) X(BEQ_N, JUMP, 1) X(BNE_N, JUMP, 1) X(BLT_N, JUMP, 1)  \
+    X(BGE_N, JUMP, 1) X(BLTU_N, JUMP, 1) X(BGEU_N, JUMP, 1)                  \
+    X(LB, MEM, 0) X(LH, MEM, 0) X(LW, MEM, 0) X(LD, MEM64, 0)                \
+    X(LBU, MEM, 0) X(LHU, MEM, 0) X(LWU, MEM, 0)                             \
+    X(SB, MEM, 0) X(SH, MEM, 0) X(SW, MEM, 0) X(SD, MEM64, 0)                \
+    X(ADDI, ALU, 0) X(SLTI, ALU, 0) X(SLTIU, ALU, 0) X(XORI, ALU, 0)         \
+    X(ORI, ALU, 0) X(ANDI, ALU, 0) X(SLLI, ALU, 0) X(SRLI, ALU, 0)           \
+    X(SRAI, ALU, 0)                                                          \
+    X(ADD, ALU, 0) X(SUB, ALU, 0) X(SLL, ALU, 0) X(SLT, ALU, 0)              \
+    X(SLTU, ALU, 0) X(XOR, ALU, 0) X(SRL, ALU, 0) X(SRA, ALU, 0)             \
+    X(OR, ALU, 0) X(AND, ALU, 0)                                             \
+    X(ADDIW, ALU, 0) X(SLLIW, ALU, 0) X(SRLIW, ALU, 0) X(SRAIW, ALU, 0)      \
+    X(ADDW, ALU, 0) X(SUBW, ALU, 0) X(SLLW, ALU, 0) X(SRLW, ALU, 0)          \
+    X(SRAW, ALU, 0)                                                          \
+    X(ECALL, SYSTEM, 1) X(EBREAK, SYSTEM, 1)                                 \
+    X(MUL, MUL, 0) X(MULH, MUL, 0) X(MULHSU, MUL, 0) X(MULHU, MUL, 0)        \
+    X(DIV, DIV, 0) X(DIVU, DIV, 0) X(REM, DIV, 0) X(REMU, DIV, 0)            \
+    X(MULW, MUL, 0) X(DIVW, DIV, 0) X(DIVUW, DIV, 0) X(REMW, DIV, 0)         \
+    X(REMUW, DIV, 0)                                                         \
+    X(LR_W, ATOMIC_W, 0) X(SC_W, ATOMIC_W, 0) X(AMOSWAP_W, ATOMIC_W, 0)      \
+    X(AMOADD_W, ATOMIC_W, 0) X(AMOXOR_W, ATOMIC_W, 0)                        \
+    X(AMOAND_W, ATOMIC_W, 0) X(AMOOR_W, ATOMIC_W, 0)                         \
+    X(AMOMIN_W, ATOMIC_W, 0) X(AMOMAX_W, ATOMIC_W, 0)                        \
+    X(AMOMINU_W, ATOMIC_W, 0) X(AMOMAXU_W, ATOMIC_W, 0)                      \
+    X(LR_D, ATOMIC_D, 0) X(SC_D, ATOMIC_D, 0) X(AMOSWAP_D, ATOMIC_D, 0)      \
+    X(AMOADD_D, ATOMIC_D, 0) X(AMOXOR_D, ATOMIC_D, 0)                        \
+    X(AMOAND_D, ATOMIC_D, 0) X(AMOOR_D, ATOMIC_D, 0)                         \
+    X(AMOMIN_D, ATOMIC_D, 0) X(AMOMAX_D, ATOMIC_D, 0)                        \
+    X(AMOMINU_D, ATOMIC_D, 0) X(AMOMAXU_D, ATOMIC_D, 0)                      \
+    X(SH1ADD, ALU, 0) X(SH2ADD, ALU, 0) X(SH3ADD, ALU, 0)                    \
+    X(ADD_UW, ALU, 0) X(SH1ADD_UW, ALU, 0) X(SH2ADD_UW, ALU, 0)              \
+    X(SH3ADD_UW, ALU, 0) X(SLLI_UW, ALU, 0)                                  \
+    X(ANDN, ALU, 0) X(ORN, ALU, 0) X(XNOR, ALU, 0)                           \
+    X(CLZ, ALU, 0) X(CTZ, ALU, 0) X(CPOP, ALU, 0)                            \
+    X(CLZW, ALU, 0) X(CTZW, ALU, 0) X(CPOPW, ALU, 0)                         \
+    X(MAX, ALU, 0) X(MAXU, ALU, 0) X(MIN, ALU, 0) X(MINU, ALU, 0)            \
+    X(SEXT_B, ALU, 0) X(SEXT_H, ALU, 0) X(ZEXT_H, ALU, 0)                    \
+    X(ROL, ALU, 0) X(ROR, ALU, 0) X(RORI, ALU, 0)                            \
+    X(ROLW, ALU, 0) X(RORW, ALU, 0) X(RORIW, ALU, 0)                         \
+    X(ORC_B, ALU, 0) X(REV8, ALU, 0)                                         \
+    X(CLMUL, ALU, 0) X(CLMULH, ALU, 0) X(CLMULR, ALU, 0)                     \
+    X(BCLR, ALU, 0) X(BCLRI, ALU, 0) X(BEXT, ALU, 0) X(BEXTI, ALU, 0)        \
+    X(BINV, ALU, 0) X(BINVI, ALU, 0) X(BSET, ALU, 0) X(BSETI, ALU, 0)
+
+enum rv_opcode {
+#define RV_OP_ENUM(name, cls, term) RV_OP_##name,
+    RV_OPS(RV_OP_ENUM)
+#undef RV_OP_ENUM
+    RV_OP_COUNT
+};
+
+/*
+ * One decoded instruction. h is the address of its handler inside rv_run
+ * (threaded code); rd is never 0 (writes to x0 go to the sink x[32]); next
+ * is the byte distance to the next record (16 per halfword of instruction),
+ * kept pre-scaled so stepping is one add. The *_N forms of jumps and
+ * branches have their target on the same page: imm is then the distance to
+ * the target record in records.
+ */
+typedef struct rv_op {
+    const void *h;
+    int32_t imm;
+    uint8_t rd, rs1, rs2, next;
+} rv_op;
+
+/* Records exist for every halfword of a page, plus two sentinels that a
+ * sequential run off the page end lands on. */
+#define RV_SLOTS (RV_PAGE_SIZE / 2)
+#define RV_SLOTS_ALL (RV_SLOTS + 2)
+
+/*
+ * A decoded code page. suffix[i] is the cost of running from slot i to the
+ * end of its block (inclusive); charging it on block entry lets straight-line
+ * code run without a budget check per instruction. cost[i] is slot i's own
+ * cost: the slow path steps one instruction at a time near the budget, and a
+ * fault mid-block refunds suffix[i] - cost[i].
+ */
+typedef struct rv_page {
+    rv_op ops[RV_SLOTS_ALL];
+    uint32_t suffix[RV_SLOTS_ALL];
+    uint32_t cost[RV_SLOTS_ALL];
+} rv_page;
+
+/* decode.c: fill pg with op numbers (in h) for page index `page`. */
+void rv_decode_page(const rv_machine *m, uint64_t page, rv_page *pg);
+
+/* exec.c: decoded page for a code page, decoding it on first use; NULL if
+ * the page is not executable. */
+rv_page *rv_code_page(rv_machine *m, uint64_t page);
+void rv_drop_code(rv_machine *m);
+
+/* memory.c: check that [addr, addr+len) may be written and mark it dirty.
+ * Returns 0 or the RV_ERR_* kind; marks nothing on error. */
+int rv_store_check(rv_machine *m, uint64_t addr, uint64_t len);
+
+/* syscall.c: handle the ecall at pc. Returns RV_READY to continue at pc + 4,
+ * or RV_EXITED / RV_ERROR / RV_HOST_CALL with the machine updated. */
+int rv_syscall(rv_machine *m, uint64_t pc);
+
+#endif

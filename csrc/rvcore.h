@@ -1,0 +1,152 @@
+/*
+ * rvcore.h: the public interface of the rvdist interpreter core.
+ *
+ * This one header is the single source of truth for the C declarations:
+ * the C sources include it, and build_ffi.py hands the same text to cffi's
+ * cdef (stripping the preprocessor lines other than integer #defines).
+ * Keep it within the C subset cffi parses: no macros with arguments, no
+ * inline functions, array sizes written as numbers.
+ */
+#ifndef RVCORE_H
+#define RVCORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define RV_CORE_VERSION 1
+
+#define RV_PAGE_SHIFT 12
+#define RV_PAGE_SIZE 4096
+
+/* Per-page flags. A page is writable when neither EXEC nor FROZEN is set. */
+#define RV_PAGE_EXEC 1
+#define RV_PAGE_FROZEN 2
+#define RV_PAGE_DIRTY 4
+
+/* Machine status (rv_machine.status) and rv_run() results. */
+#define RV_READY 0
+#define RV_EXITED 1
+#define RV_ERROR 2
+#define RV_HOST_CALL 3
+#define RV_BUDGET 4
+
+/* Error kinds (rv_machine.err_kind). */
+#define RV_ERR_NONE 0
+#define RV_ERR_ILLEGAL 1
+#define RV_ERR_FETCH 2
+#define RV_ERR_LOAD 3
+#define RV_ERR_STORE 4
+#define RV_ERR_WRITE_EXEC 5
+#define RV_ERR_WRITE_READONLY 6
+#define RV_ERR_MISALIGNED_ATOMIC 7
+#define RV_ERR_EBREAK 8
+#define RV_ERR_CYCLES 9
+#define RV_ERR_OUTPUT 10
+#define RV_ERR_NOMEM 11
+/* Set by the embedder: an ecall nobody handles, a host-call handler that failed. */
+#define RV_ERR_SYSCALL 12
+#define RV_ERR_HOST 13
+
+/* Cost classes: every instruction belongs to one; a cost model prices each. */
+#define RV_CLASS_ALU 0
+#define RV_CLASS_JUMP 1
+#define RV_CLASS_MEM64 2
+#define RV_CLASS_MEM 3
+#define RV_CLASS_MUL 4
+#define RV_CLASS_DIV 5
+#define RV_CLASS_SYSTEM 6
+#define RV_CLASS_ATOMIC_W 7
+#define RV_CLASS_ATOMIC_D 8
+#define RV_NCLASSES 9
+#define RV_MAX_COST 1000000
+
+#define RV_NO_RESERVATION 0xffffffffffffffff
+
+typedef struct rv_buf {
+    uint8_t *data;
+    uint64_t len;
+    uint64_t alloc;
+} rv_buf;
+
+/*
+ * The whole machine is this one plain struct. Python reads and writes the
+ * register file, pc and counters directly; everything under "internal" is
+ * owned by the C side.
+ */
+typedef struct rv_machine {
+    uint64_t x[33];           /* x[32] is a sink: writes to x0 land there */
+    uint64_t pc;
+    uint64_t cycles;
+    uint64_t max_cycles;      /* UINT64_MAX: no limit */
+    uint64_t reservation;     /* LR/SC reserved address or RV_NO_RESERVATION */
+    int32_t status;           /* RV_READY, RV_EXITED, RV_ERROR, RV_HOST_CALL */
+    int32_t exit_code;
+
+    /* Set when status is RV_ERROR. */
+    int32_t err_kind;
+    uint32_t err_bits;        /* instruction bits for RV_ERR_ILLEGAL */
+    uint64_t err_pc;
+    uint64_t err_addr;
+
+    /* Pending host call (status RV_HOST_CALL): number and the ecall's pc. */
+    uint64_t host_call;
+    uint64_t host_call_pc;
+
+    /* Captured output: out[0] is stdout, out[1] stderr, each capped. */
+    rv_buf out[2];
+    uint64_t out_cap;
+
+    uint8_t *stdin_data;
+    uint64_t stdin_len;
+    uint64_t stdin_pos;
+
+    uint64_t brk;
+    uint64_t brk_min;
+    uint64_t brk_max;
+
+    uint32_t cost[9];         /* RV_NCLASSES entries */
+
+    /* internal */
+    uint8_t *mem;
+    uint64_t mem_size;
+    uint64_t npages;
+    uint8_t *page_flags;
+    void **decoded;           /* per page: decoded records, or NULL */
+} rv_machine;
+
+/* Create a machine with mem_size bytes (a multiple of RV_PAGE_SIZE) of zeroed
+ * guest memory; untouched pages cost no host memory. NULL if out of memory. */
+rv_machine *rv_new(uint64_t mem_size);
+void rv_free(rv_machine *m);
+
+/* Price each cost class (RV_NCLASSES entries, each 1..RV_MAX_COST). Returns 0,
+ * or -1 for an out-of-range cost. Drops decoded code, so call it early. */
+int rv_set_costs(rv_machine *m, const uint32_t *costs);
+
+/* Load a segment of the program image: copy len bytes to addr and set the
+ * flags of every page in [addr, addr + memsz). Bypasses write protection;
+ * only for building the image. Returns 0 or an RV_ERR_* kind. */
+int rv_load(rv_machine *m, uint64_t addr, const uint8_t *data, uint64_t len,
+            uint64_t memsz, uint32_t flags);
+
+/* Clear every page's dirty flag (the image is the base snapshots build on). */
+void rv_clear_dirty(rv_machine *m);
+
+/* Host access to guest memory. Writes obey W^X and read-only pages and mark
+ * pages dirty. Return 0 or an RV_ERR_* kind (nothing is written on error). */
+int rv_write(rv_machine *m, uint64_t addr, const uint8_t *src, uint64_t len);
+int rv_read(const rv_machine *m, uint64_t addr, uint8_t *dst, uint64_t len);
+
+/* Replace the guest's stdin with a copy of data. Returns 0 or RV_ERR_NOMEM. */
+int rv_set_stdin(rv_machine *m, const uint8_t *data, uint64_t len);
+
+/* Run until the guest exits, fails, makes a host call, or the next
+ * instruction would take it past cycles + budget. Returns RV_EXITED,
+ * RV_ERROR, RV_HOST_CALL or RV_BUDGET. */
+int rv_run(rv_machine *m, uint64_t budget);
+
+/* Finish a pending host call: a0 holds its result; the guest continues
+ * after the ecall on the next rv_run(). Returns -1 if none is pending. */
+int rv_finish_host_call(rv_machine *m);
+
+#endif

@@ -1,0 +1,39 @@
+"""rvdist: metered, preemptible and migratable RISC-V jobs on Ray.
+
+The core is a sandboxed RV64IMAC+Zba/Zbb/Zbc/Zbs interpreter that runs a
+program for an exact cycle budget and goes on later from exactly where it
+stopped::
+
+    import rvdist
+    prog = rvdist.Program.from_file("hello.elf")
+    m = rvdist.Machine(prog, args=["world"])
+    while not (r := m.run(10_000_000)).done:
+        pass
+    print(r.state, r.exit_code, m.stdout)
+"""
+
+from rvdist.errors import (
+    Breakpoint,
+    ConfigError,
+    CyclesExceeded,
+    GuestError,
+    HostCallError,
+    IllegalInstruction,
+    MemoryFault,
+    OutputLimitExceeded,
+    ProgramError,
+    RvError,
+    SnapshotError,
+    UnsupportedSyscall,
+)
+from rvdist.machine import SUSPEND, Machine, Registers, RunResult
+from rvdist.program import Program, Segment
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Machine", "RunResult", "Registers", "SUSPEND", "Program", "Segment",
+    "RvError", "ConfigError", "ProgramError", "GuestError", "MemoryFault",
+    "IllegalInstruction", "Breakpoint", "UnsupportedSyscall", "CyclesExceeded",
+    "OutputLimitExceeded", "HostCallError", "SnapshotError",
+]

@@ -1,0 +1,495 @@
+"""The Python face of one guest machine: load, run in slices, inspect.
+
+A :class:`Machine` owns one C ``rv_machine``. ``run(budget)`` enters C once
+per slice; it comes back to Python only when the guest exits, fails, makes
+a syscall the core does not serve itself, or the budget runs out.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
+
+from rvdist import cost as _cost
+from rvdist._core import ffi, lib
+from rvdist.errors import (
+    Breakpoint,
+    ConfigError,
+    CyclesExceeded,
+    GuestError,
+    HostCallError,
+    IllegalInstruction,
+    MemoryFault,
+    OutputLimitExceeded,
+    RvError,
+    UnsupportedSyscall,
+)
+from rvdist.program import PAGE_SIZE, Program
+from rvdist.units import parse_size
+
+__all__ = ["Machine", "RunResult", "Registers", "SUSPEND", "DEFAULT_MEMORY_SIZE"]
+
+DEFAULT_MEMORY_SIZE = 4 << 20
+#: Largest guest memory a machine may have.
+MAX_MEMORY_SIZE = 4 << 30
+#: Default cap on captured stdout and on captured stderr, each.
+DEFAULT_OUTPUT_LIMIT = 16 << 20
+#: Default room at the top of memory for the stack (never more than a quarter of memory).
+DEFAULT_STACK_SIZE = 1 << 20
+#: Most bytes of argv strings a process may start with.
+MAX_ARGS_BYTES = 128 << 10
+
+_U64 = (1 << 64) - 1
+_AT_NULL, _AT_PAGESZ = 0, 6
+
+ABI_NAMES = ("zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
+             "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7",
+             "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11",
+             "t3", "t4", "t5", "t6")
+_REG_INDEX = {name: i for i, name in enumerate(ABI_NAMES)} | {"fp": 8} | {f"x{i}": i for i in range(32)}
+
+
+class _Suspend:
+    def __repr__(self) -> str:
+        return "rvdist.SUSPEND"
+
+
+#: Returned by a syscall handler to leave the call pending: ``run()`` returns
+#: with state ``"host_call"`` and the caller finishes it later with
+#: :meth:`Machine.complete_host_call`.
+SUSPEND = _Suspend()
+
+SyscallHandler = Callable[["Machine"], Union[int, None, _Suspend]]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a call to :meth:`Machine.run` ended.
+
+    ``state`` is ``"exited"`` (the guest called exit; see ``exit_code``),
+    ``"budget"`` (the next instruction would have exceeded the budget; the
+    machine can run on), ``"host_call"`` (a handler suspended the syscall
+    ``syscall``) or ``"error"`` (see ``error``, a :class:`GuestError`).
+    ``cycles`` is the machine's total; ``used`` what this call spent.
+    """
+
+    state: str
+    cycles: int
+    used: int
+    exit_code: Optional[int] = None
+    error: Optional[GuestError] = None
+    syscall: Optional[int] = None
+
+    @property
+    def done(self) -> bool:
+        """True when the machine cannot run on (it exited or failed)."""
+        return self.state in ("exited", "error")
+
+
+class Registers:
+    """The 32 integer registers of a machine, by index or ABI name.
+
+    ``regs[10]``, ``regs["a0"]`` and ``regs["x10"]`` are the same register.
+    Writes to x0 are ignored, as on the hardware.
+    """
+
+    def __init__(self, machine: "Machine") -> None:
+        self._m = machine._m
+
+    @staticmethod
+    def _index(key: Union[int, str]) -> int:
+        if isinstance(key, str):
+            if key not in _REG_INDEX:
+                raise KeyError(f"no register named {key!r}")
+            return _REG_INDEX[key]
+        if not 0 <= key < 32:
+            raise IndexError(f"register index {key} out of range 0..31")
+        return key
+
+    def __getitem__(self, key: Union[int, str]) -> int:
+        return int(self._m.x[self._index(key)])
+
+    def __setitem__(self, key: Union[int, str], value: int) -> None:
+        i = self._index(key)
+        if i:
+            self._m.x[i] = value & _U64
+
+    def __len__(self) -> int:
+        return 32
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(self._m.x)[:32])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Registers, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return "Registers(" + ", ".join(f"{n}={v:#x}" for n, v in zip(ABI_NAMES, self) if v) + ")"
+
+
+def _load_program(program: Union[Program, bytes, str, os.PathLike]) -> Program:
+    if isinstance(program, Program):
+        return program
+    if isinstance(program, (bytes, bytearray, memoryview)):
+        return Program(bytes(program))
+    return Program.from_file(program)
+
+
+class Machine:
+    """A sandboxed RV64IMAC+Zba/Zbb/Zbc/Zbs machine running one program.
+
+    ``program`` is a :class:`Program` (or ELF bytes, or a path). ``args``
+    become argv[1:] (argv[0] is the program's name), ``stdin`` is what the
+    guest reads from fd 0. ``memory_size`` is bytes or a string such as
+    ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
+    ``"ckb"`` or a mapping of cost class to cycles (see :mod:`rvdist.cost`).
+    ``max_cycles`` ends the run with :class:`CyclesExceeded` when the next
+    instruction would pass it. ``output_limit`` caps stdout and stderr each.
+
+    Raises :class:`ConfigError` for bad settings and
+    :class:`~rvdist.errors.ProgramError` for a program that does not fit.
+    """
+
+    def __init__(
+        self,
+        program: Union[Program, bytes, str, os.PathLike],
+        args: Sequence[Union[str, bytes]] = (),
+        stdin: bytes = b"",
+        memory_size: Union[int, str] = DEFAULT_MEMORY_SIZE,
+        cost_model: _cost.CostModel = "unit",
+        max_cycles: Optional[int] = None,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        stack_size: int = DEFAULT_STACK_SIZE,
+    ) -> None:
+        self.program = _load_program(program)
+        try:
+            size = parse_size(memory_size)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if size % PAGE_SIZE or not PAGE_SIZE <= size <= MAX_MEMORY_SIZE:
+            raise ConfigError(f"memory_size must be a multiple of {PAGE_SIZE} between "
+                              f"{PAGE_SIZE} and {MAX_MEMORY_SIZE} bytes, got {size}")
+        if max_cycles is not None and not 0 <= max_cycles <= _U64:
+            raise ConfigError(f"max_cycles must be a non-negative 64-bit integer, got {max_cycles}")
+        if not 0 <= output_limit <= _U64:
+            raise ConfigError(f"output_limit must be non-negative, got {output_limit}")
+        try:
+            self.cost_model, costs = _cost.resolve(cost_model)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        self.program.check_fits(size)
+
+        raw = lib.rv_new(size)
+        if raw == ffi.NULL:
+            raise ConfigError(f"cannot allocate {size} bytes of guest memory")
+        self._m = ffi.gc(raw, lib.rv_free)
+        self.memory_size = size
+        self.cost_table = dict(zip(_cost.CLASSES, costs))
+        self._handlers: dict[int, SyscallHandler] = {}
+        self._host_error: Optional[GuestError] = None
+
+        lib.rv_set_costs(self._m, costs)
+        self._m.out_cap = output_limit
+        self._m.max_cycles = _U64 if max_cycles is None else max_cycles
+        for seg in self.program.segments:
+            flags = 0
+            if seg.executable:
+                flags = lib.RV_PAGE_EXEC | lib.RV_PAGE_FROZEN
+            elif not seg.writable:
+                flags = lib.RV_PAGE_FROZEN
+            if lib.rv_load(self._m, seg.vaddr, ffi.from_buffer(seg.data), len(seg.data),
+                           seg.memsz, flags):
+                raise ConfigError(f"segment at {seg.vaddr:#x} does not fit in memory")
+        # The loaded image is the base that snapshots are relative to.
+        lib.rv_clear_dirty(self._m)
+
+        stack_room = min(stack_size, size // 4)
+        sp = self._build_stack([self.program.name or "program", *args])
+        self._m.brk_min = self._m.brk = self.program.image_end
+        self._m.brk_max = max(self.program.image_end, (size - stack_room) & ~(PAGE_SIZE - 1))
+        if stdin:
+            self.stdin = stdin
+        self._m.pc = self.program.entry
+
+    # -- process start --------------------------------------------------
+
+    def _build_stack(self, argv: Sequence[Union[str, bytes]]) -> int:
+        """Lay out argc, argv, envp and auxv at the top of memory (Linux ABI)."""
+        strings = [a.encode() if isinstance(a, str) else bytes(a) for a in argv]
+        if any(b"\0" in s for s in strings):
+            raise ConfigError("arguments may not contain NUL bytes")
+        blob = b"".join(s + b"\0" for s in strings)
+        if len(blob) > MAX_ARGS_BYTES:
+            raise ConfigError(f"arguments take {len(blob)} bytes; the limit is {MAX_ARGS_BYTES}")
+        str_base = self.memory_size - len(blob)
+        pointers, at = [], str_base
+        for s in strings:
+            pointers.append(at)
+            at += len(s) + 1
+        words = [len(strings), *pointers, 0, 0, _AT_PAGESZ, PAGE_SIZE, _AT_NULL, 0]
+        sp = (str_base - 8 * len(words)) & ~15
+        self.write_memory(str_base, blob)
+        self.write_memory(sp, struct.pack(f"<{len(words)}Q", *words))
+        regs = self.registers
+        regs["sp"] = sp
+        regs["a0"] = len(strings)
+        regs["a1"] = sp + 8
+        return sp
+
+    # -- running ------------------------------------------------------------
+
+    def on_syscall(self, number: int, handler: Optional[SyscallHandler]) -> None:
+        """Serve syscall ``number`` (a7) with ``handler(machine)``.
+
+        The handler reads arguments from ``machine.registers`` and may touch
+        guest memory. Its return value, if an int, becomes a0; ``None``
+        leaves the registers as the handler set them; :data:`SUSPEND`
+        leaves the call pending and makes ``run()`` return ``"host_call"``.
+        ``handler=None`` removes a handler. exit, read, write and brk are
+        served by the core and cannot be overridden.
+        """
+        if number in (63, 64, 93, 94, 214):
+            raise ConfigError(f"syscall {number} is served by the core and cannot be overridden")
+        if handler is None:
+            self._handlers.pop(number, None)
+        else:
+            self._handlers[number] = handler
+
+    def run(self, budget: Optional[int] = None) -> RunResult:
+        """Run for at most ``budget`` cycles (``None``: until the guest stops).
+
+        Stops at an instruction boundary, having never spent more than the
+        budget. Any sequence of budgets ends in the same state as one
+        uninterrupted run.
+        """
+        if budget is not None and budget < 0:
+            raise ConfigError(f"budget must be non-negative, got {budget}")
+        start = int(self._m.cycles)
+        end = _U64 if budget is None else min(_U64, start + budget)
+        m = self._m
+        while True:
+            rc = lib.rv_run(m, end - int(m.cycles))
+            if rc != lib.RV_HOST_CALL:
+                break
+            if self._host_call_pending():
+                break
+        return self._result(rc, start)
+
+    def _host_call_pending(self) -> bool:
+        """Serve the pending host call; True if it stays pending (or failed)."""
+        m = self._m
+        number = int(m.host_call)
+        handler = self._handlers.get(number)
+        if handler is None:
+            self._fail(lib.RV_ERR_SYSCALL, int(m.host_call_pc))
+            return True
+        try:
+            ret = handler(self)
+        except Exception as e:  # a handler bug must not take the host down
+            self._host_error = HostCallError(
+                f"handler for syscall {number} raised {type(e).__name__}: {e}", pc=int(m.host_call_pc))
+            self._host_error.__cause__ = e
+            self._fail(lib.RV_ERR_HOST, int(m.host_call_pc))
+            return True
+        if ret is SUSPEND:
+            return True
+        if ret is not None:
+            self.registers["a0"] = int(ret)
+        lib.rv_finish_host_call(m)
+        return False
+
+    def _fail(self, kind: int, pc: int) -> None:
+        m = self._m
+        m.err_kind, m.err_pc, m.err_addr, m.pc = kind, pc, 0, pc
+        m.status = lib.RV_ERROR
+
+    def complete_host_call(self, result: Optional[int] = None) -> None:
+        """Finish a syscall left pending by a handler that returned :data:`SUSPEND`."""
+        if self._m.status != lib.RV_HOST_CALL:
+            raise RvError("no host call is pending")
+        if result is not None:
+            self.registers["a0"] = int(result)
+        lib.rv_finish_host_call(self._m)
+
+    def _result(self, rc: int, start: int) -> RunResult:
+        cycles = int(self._m.cycles)
+        used = cycles - start
+        if rc == lib.RV_EXITED:
+            return RunResult("exited", cycles, used, exit_code=self.exit_code)
+        if rc == lib.RV_BUDGET:
+            return RunResult("budget", cycles, used)
+        if rc == lib.RV_HOST_CALL:
+            return RunResult("host_call", cycles, used, syscall=int(self._m.host_call))
+        return RunResult("error", cycles, used, error=self.error)
+
+    # -- state ----------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``"ready"``, ``"exited"``, ``"error"`` or ``"host_call"`` (a syscall is pending)."""
+        return {lib.RV_READY: "ready", lib.RV_EXITED: "exited", lib.RV_ERROR: "error",
+                lib.RV_HOST_CALL: "host_call"}[int(self._m.status)]
+
+    @property
+    def registers(self) -> Registers:
+        """The integer registers, readable and writable (see :class:`Registers`)."""
+        return Registers(self)
+
+    @property
+    def pc(self) -> int:
+        """The address of the next instruction to run."""
+        return int(self._m.pc)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self._m.pc = value & _U64
+
+    @property
+    def cycles(self) -> int:
+        """Cycles charged so far (with the ``"unit"`` model: instructions retired)."""
+        return int(self._m.cycles)
+
+    @property
+    def max_cycles(self) -> Optional[int]:
+        """The cycle limit, or None. Raising it lets a machine stopped by
+        :class:`CyclesExceeded` run on exactly where it stopped."""
+        v = int(self._m.max_cycles)
+        return None if v == _U64 else v
+
+    @max_cycles.setter
+    def max_cycles(self, value: Optional[int]) -> None:
+        m = self._m
+        m.max_cycles = _U64 if value is None else value
+        if m.status == lib.RV_ERROR and m.err_kind == lib.RV_ERR_CYCLES:
+            m.status = lib.RV_READY
+            m.err_kind = lib.RV_ERR_NONE
+
+    @property
+    def exit_code(self) -> Optional[int]:
+        """The guest's exit code once it has exited, else None."""
+        return int(self._m.exit_code) if self._m.status == lib.RV_EXITED else None
+
+    @property
+    def stdout(self) -> bytes:
+        """Everything the guest wrote to fd 1 so far."""
+        return self._output(0)
+
+    @property
+    def stderr(self) -> bytes:
+        """Everything the guest wrote to fd 2 so far."""
+        return self._output(1)
+
+    def _output(self, i: int) -> bytes:
+        buf = self._m.out[i]
+        return ffi.buffer(buf.data, buf.len)[:] if buf.len else b""
+
+    def output_length(self, fd: int) -> int:
+        """Bytes captured so far on fd 1 or 2 (cheap: no copy)."""
+        return int(self._m.out[fd - 1].len)
+
+    def output_since(self, fd: int, offset: int) -> bytes:
+        """Bytes captured on fd 1 or 2 from ``offset`` on (for streaming output)."""
+        buf = self._m.out[fd - 1]
+        return ffi.buffer(buf.data + offset, buf.len - offset)[:] if buf.len > offset else b""
+
+    @property
+    def stdin(self) -> bytes:
+        """The guest's whole stdin; ``stdin_position`` says how much it has read."""
+        m = self._m
+        return ffi.buffer(m.stdin_data, m.stdin_len)[:] if m.stdin_len else b""
+
+    @stdin.setter
+    def stdin(self, data: bytes) -> None:
+        if lib.rv_set_stdin(self._m, ffi.from_buffer(data), len(data)):
+            raise ConfigError(f"cannot allocate {len(data)} bytes of stdin")
+
+    @property
+    def stdin_position(self) -> int:
+        return int(self._m.stdin_pos)
+
+    @property
+    def brk(self) -> int:
+        """The current program break."""
+        return int(self._m.brk)
+
+    @property
+    def error(self) -> Optional[GuestError]:
+        """The error the machine stopped on, or None."""
+        m = self._m
+        if m.status != lib.RV_ERROR:
+            return None
+        return _guest_error(m, self._host_error)
+
+    # -- memory -----------------------------------------------------------
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        """Copy ``length`` bytes of guest memory from ``address``."""
+        if length < 0:
+            raise ConfigError("length must be non-negative")
+        buf = ffi.new("uint8_t[]", length) if length else ffi.NULL
+        if lib.rv_read(self._m, address & _U64, buf, length):
+            raise MemoryFault("load_fault", f"read of {length} bytes at {address:#x} is outside "
+                              f"guest memory (size {self.memory_size:#x})", pc=self.pc, address=address)
+        return ffi.buffer(buf, length)[:] if length else b""
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        """Write ``data`` into guest memory at ``address``.
+
+        Obeys the guest's rules: executable and read-only pages cannot be
+        written. Written pages are marked dirty.
+        """
+        err = lib.rv_write(self._m, address & _U64, ffi.from_buffer(data), len(data))
+        if err:
+            kind, what = _MEMORY_KINDS.get(err, ("store_fault", "is not allowed"))
+            raise MemoryFault(kind, f"write of {len(data)} bytes at {address:#x} {what}",
+                              pc=self.pc, address=address)
+
+    def __repr__(self) -> str:
+        return (f"<Machine {self.program.name!r} state={self.state} pc={self.pc:#x} "
+                f"cycles={self.cycles} memory={self.memory_size}>")
+
+
+_MEMORY_KINDS = {
+    lib.RV_ERR_LOAD: ("load_fault", "is outside guest memory"),
+    lib.RV_ERR_STORE: ("store_fault", "is outside guest memory"),
+    lib.RV_ERR_FETCH: ("fetch_fault", "is not executable"),
+    lib.RV_ERR_WRITE_EXEC: ("write_exec", "hits an executable page (W^X)"),
+    lib.RV_ERR_WRITE_READONLY: ("write_readonly", "hits a read-only page"),
+    lib.RV_ERR_MISALIGNED_ATOMIC: ("misaligned_atomic", "is not naturally aligned for an atomic"),
+}
+
+
+def _guest_error(m, host_error: Optional[GuestError]) -> GuestError:
+    """Build the typed error for a machine in the error state."""
+    kind, pc, addr = int(m.err_kind), int(m.err_pc), int(m.err_addr)
+    if kind in _MEMORY_KINDS:
+        name, what = _MEMORY_KINDS[kind]
+        verb = {"load_fault": "load from", "store_fault": "store to", "fetch_fault": "fetch from",
+                "write_exec": "store to", "write_readonly": "store to",
+                "misaligned_atomic": "atomic access to"}[name]
+        return MemoryFault(name, f"{verb} {addr:#x} {what} (pc {pc:#x})", pc=pc, address=addr)
+    if kind == lib.RV_ERR_ILLEGAL:
+        bits = int(m.err_bits)
+        width = 4 if bits & 3 == 3 else 2
+        return IllegalInstruction(f"illegal instruction {bits:#0{2 + 2 * width}x} at pc {pc:#x}",
+                                  pc=pc, bits=bits)
+    if kind == lib.RV_ERR_EBREAK:
+        return Breakpoint(f"ebreak at pc {pc:#x}", pc=pc)
+    if kind == lib.RV_ERR_CYCLES:
+        return CyclesExceeded(f"the next instruction at pc {pc:#x} would exceed max_cycles "
+                              f"{int(m.max_cycles)} (cycles so far: {int(m.cycles)})", pc=pc)
+    if kind == lib.RV_ERR_OUTPUT:
+        return OutputLimitExceeded(f"write at pc {pc:#x} would exceed the output limit of "
+                                   f"{int(m.out_cap)} bytes", pc=pc, address=addr)
+    if kind == lib.RV_ERR_SYSCALL:
+        number = int(m.host_call)
+        return UnsupportedSyscall(f"unsupported syscall {number} at pc {pc:#x}", pc=pc, number=number)
+    if kind == lib.RV_ERR_HOST and host_error is not None:
+        return host_error
+    if kind == lib.RV_ERR_NOMEM:
+        return GuestError(f"the host ran out of memory serving the guest at pc {pc:#x}", pc=pc)
+    return GuestError(f"guest error {kind} at pc {pc:#x}", pc=pc, address=addr)
