@@ -30,7 +30,7 @@ def cdef_from_header(path: Path) -> str:
 
 
 def compile_args() -> tuple[list[str], list[str]]:
-    cflags = ["-O2", "-std=gnu11", "-fno-gcse", "-fno-strict-aliasing", "-Wall", "-Wextra",
+    cflags = ["-O2", "-std=gnu11", "-fno-gcse", "-Wall", "-Wextra",
               "-Wno-unused-parameter"]
     ldflags: list[str] = []
     sanitize = os.environ.get("RVDIST_SANITIZE", "").strip()

@@ -1,0 +1,208 @@
+"""The ``rvdist`` command line.
+
+Exit status of ``rvdist run``: the guest's own exit code when it exits;
+124 when it runs out of cycles (``--max-cycles``); 125 for any other guest
+error (fault, illegal instruction, unsupported syscall, ...); 2 for bad
+input (unreadable or invalid program, bad option values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn, Optional, Sequence
+
+from rvdist import __version__
+from rvdist.errors import CyclesExceeded, RvError
+from rvdist.machine import Machine
+from rvdist.program import Program
+from rvdist.units import parse_count, parse_size
+
+EXIT_BAD_INPUT = 2
+EXIT_CYCLES = 124
+EXIT_GUEST_ERROR = 125
+DEFAULT_SLICE_CYCLES = 10_000_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that answers in JSON when the command line asked for --json."""
+
+    def error(self, message: str) -> NoReturn:
+        if "--json" in sys.argv[1:]:
+            _emit_json({"status": "error", "exit_code": None,
+                        "error": {"kind": "usage", "message": message, "pc": None, "address": None}})
+            raise SystemExit(EXIT_BAD_INPUT)
+        super().error(message)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _count(text: str) -> int:
+    try:
+        return parse_count(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive_count(text: str) -> int:
+    n = _count(text)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rvdist", description="Run RISC-V programs as metered, "
+                     "preemptible and migratable jobs.")
+    parser.add_argument("--version", action="version", version=f"rvdist {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run one RISC-V ELF program",
+                         description="Run a RISC-V ELF program in cycle slices. Guest stdout "
+                         "and stderr pass through; rvdist exits with the guest's exit code.",
+                         epilog="Exit status: the guest's exit code; 124 if it ran out of "
+                         "cycles; 125 on any other guest error; 2 on bad input.")
+    run.add_argument("program", metavar="PROGRAM", help="path of a RISC-V ELF executable")
+    run.add_argument("args", metavar="ARGS", nargs="*",
+                     help="arguments passed to the guest as argv[1:] (put -- before any that start with -)")
+    run.add_argument("--memory", type=_size, default="4MiB", metavar="SIZE",
+                     help="guest memory, bytes or with a unit such as 64MiB (default 4MiB)")
+    run.add_argument("--max-cycles", type=_count, default=None, metavar="N",
+                     help="stop with an error when the guest would exceed N cycles")
+    run.add_argument("--slice-cycles", type=_positive_count, default=DEFAULT_SLICE_CYCLES,
+                     metavar="N", help=f"cycles per slice (default {DEFAULT_SLICE_CYCLES:,})")
+    run.add_argument("--cost-model", default="unit", metavar="NAME",
+                     help="'unit' (1 cycle per instruction), 'ckb', or a JSON file mapping "
+                     "cost classes to cycles")
+    run.add_argument("--stdin", metavar="FILE", default=None,
+                     help="file whose bytes the guest reads on fd 0 ('-' for this process's stdin)")
+    run.add_argument("--output-limit", type=_size, default="16MiB", metavar="SIZE",
+                     help="cap on captured stdout and on stderr, each (default 16MiB)")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object with the result (guest output inside it)")
+    run.add_argument("--local", action="store_true",
+                     help="run in this process (currently every run is local)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def _emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _text_fields(name: str, data: bytes) -> dict[str, Any]:
+    """Guest output for JSON: text, plus base64 when it is not valid UTF-8."""
+    try:
+        return {name: data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {name: data.decode("utf-8", errors="replace"),
+                f"{name}_base64": base64.b64encode(data).decode("ascii")}
+
+
+def _bad_input(args: argparse.Namespace, err: Exception) -> int:
+    if args.json:
+        info = err.to_dict() if isinstance(err, RvError) else \
+            {"kind": "input", "message": str(err), "pc": None, "address": None}
+        _emit_json({"status": "error", "exit_code": None, "error": info})
+    else:
+        print(f"rvdist: error: {err}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _cost_model(spec: str) -> Any:
+    if spec.endswith(".json") or Path(spec).is_file():
+        try:
+            table = json.loads(Path(spec).read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read cost model file {spec}: {e}") from None
+        if not isinstance(table, dict):
+            raise ValueError(f"cost model file {spec} must hold a JSON object of class: cycles")
+        return table
+    return spec
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        program = Program.from_file(args.program)
+        if args.stdin is None:
+            stdin = b""
+        elif args.stdin == "-":
+            stdin = sys.stdin.buffer.read()
+        else:
+            try:
+                stdin = Path(args.stdin).read_bytes()
+            except OSError as e:
+                raise ValueError(f"cannot read stdin file {args.stdin}: {e.strerror}") from None
+        machine = Machine(program, args=args.args, stdin=stdin, memory_size=args.memory,
+                          cost_model=_cost_model(args.cost_model), max_cycles=args.max_cycles,
+                          output_limit=args.output_limit)
+    except (RvError, ValueError) as e:
+        return _bad_input(args, e)
+
+    passthrough = not args.json
+    sent = [0, 0]
+    slices = 0
+    started = time.perf_counter()
+    while True:
+        result = machine.run(args.slice_cycles)
+        slices += 1
+        if passthrough:
+            _pass_output(machine, sent)
+        if result.done or result.state == "host_call":
+            break
+    elapsed = time.perf_counter() - started
+
+    if args.json:
+        obj: dict[str, Any] = {
+            "status": "exited" if result.state == "exited" else "error",
+            "exit_code": result.exit_code,
+            "cycles": machine.cycles,
+            "slices": slices,
+            "program": {"name": program.name, "digest": program.digest},
+            "cost_model": machine.cost_model,
+            "wall_seconds": round(elapsed, 6),
+            **_text_fields("stdout", machine.stdout),
+            **_text_fields("stderr", machine.stderr),
+            "error": result.error.to_dict() if result.error else None,
+        }
+        _emit_json(obj)
+    elif result.error is not None:
+        print(f"rvdist: guest error: {result.error}", file=sys.stderr)
+
+    if result.state == "exited":
+        return (result.exit_code or 0) & 0xFF
+    return EXIT_CYCLES if isinstance(result.error, CyclesExceeded) else EXIT_GUEST_ERROR
+
+
+def _pass_output(machine: Machine, sent: list[int]) -> None:
+    """Forward what the guest wrote since the last slice."""
+    for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+        if machine.output_length(fd) > sent[fd - 1]:
+            data = machine.output_since(fd, sent[fd - 1])
+            sent[fd - 1] += len(data)
+            stream.buffer.write(data)
+            stream.flush()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
