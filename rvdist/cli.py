@@ -93,7 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--local", action="store_true",
                      help="run in this process (currently every run is local)")
     run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
+                          description="Run the bundled example programs, each once uninterrupted "
+                          "and once in random cycle slices, and check that both agree exactly.")
+    demo.add_argument("--json", action="store_true", help="print one JSON object with all results")
+    demo.add_argument("--seed", type=int, default=2026, help="seed of the random slice sizes")
+    demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rvdist import demo
+    return demo.main(json_output=args.json, seed=args.seed)
 
 
 def _emit_json(obj: dict[str, Any]) -> None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from rvdist import cost as _cost
 from rvdist._core import ffi, lib
@@ -44,6 +43,10 @@ MAX_ARGS_BYTES = 128 << 10
 _U64 = (1 << 64) - 1
 _AT_NULL, _AT_PAGESZ = 0, 6
 
+_rv_run = lib.rv_run
+_RV_BUDGET = lib.RV_BUDGET
+_RV_HOST_CALL = lib.RV_HOST_CALL
+
 ABI_NAMES = ("zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
              "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7",
              "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11",
@@ -64,8 +67,7 @@ SUSPEND = _Suspend()
 SyscallHandler = Callable[["Machine"], Union[int, None, _Suspend]]
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(NamedTuple):
     """How a call to :meth:`Machine.run` ended.
 
     ``state`` is ``"exited"`` (the guest called exit; see ``exit_code``),
@@ -73,6 +75,7 @@ class RunResult:
     machine can run on), ``"host_call"`` (a handler suspended the syscall
     ``syscall``) or ``"error"`` (see ``error``, a :class:`GuestError`).
     ``cycles`` is the machine's total; ``used`` what this call spent.
+    (A named tuple because a run of a short slice must cost next to nothing.)
     """
 
     state: str
@@ -85,7 +88,7 @@ class RunResult:
     @property
     def done(self) -> bool:
         """True when the machine cannot run on (it exited or failed)."""
-        return self.state in ("exited", "error")
+        return self.state == "exited" or self.state == "error"
 
 
 class Registers:
@@ -266,17 +269,18 @@ class Machine:
         budget. Any sequence of budgets ends in the same state as one
         uninterrupted run.
         """
-        if budget is not None and budget < 0:
-            raise ConfigError(f"budget must be non-negative, got {budget}")
-        start = int(self._m.cycles)
-        end = _U64 if budget is None else min(_U64, start + budget)
         m = self._m
-        while True:
-            rc = lib.rv_run(m, end - int(m.cycles))
-            if rc != lib.RV_HOST_CALL:
-                break
-            if self._host_call_pending():
-                break
+        start = m.cycles
+        if budget is None:
+            budget = _U64
+        elif not 0 <= budget <= _U64:
+            raise ConfigError(f"budget must be a non-negative 64-bit integer, got {budget}")
+        rc = _rv_run(m, budget)
+        if rc == _RV_BUDGET:    # the common case of a slice: keep it lean
+            cycles = m.cycles
+            return RunResult("budget", cycles, cycles - start)
+        while rc == _RV_HOST_CALL and not self._host_call_pending():
+            rc = _rv_run(m, start + budget - m.cycles if budget < _U64 - start else _U64)
         return self._result(rc, start)
 
     def _host_call_pending(self) -> bool:
