@@ -96,6 +96,7 @@ static uint64_t orc_b(uint64_t v)
     return r;
 }
 
+#define RV_WRITTEN (RV_PAGE_DIRTY | RV_PAGE_TOUCHED)
 #define RV_CAT2(a, b) a##b
 #define RV_CAT(a, b) RV_CAT2(a, b)
 #define SX32(v) ((uint64_t)(int64_t)(int32_t)(v))
@@ -193,12 +194,13 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
         v_;                                                                 \
     })
     /* Fast path: the store stays within one page that is already dirty (and
-     * so writable). Anything else goes through rv_store_check. */
+     * so writable: code and read-only pages never get dirty). Anything else
+     * goes through rv_store_check, which also marks the page. */
 #define STORE_CHECK(a, n) do {                                              \
         if (RV_UNLIKELY(a > msz - (n)))                                     \
             FAULT(RV_ERR_STORE, a);                                         \
         if (RV_UNLIKELY(((a ^ (a + (n) - 1)) >> RV_PAGE_SHIFT) != 0 ||      \
-                        pflags[a >> RV_PAGE_SHIFT] != RV_PAGE_DIRTY)) {     \
+                        pflags[a >> RV_PAGE_SHIFT] != RV_WRITTEN)) {        \
             int e_ = rv_store_check(m, a, (n));                             \
             if (e_)                                                         \
                 FAULT(e_, a);                                               \
@@ -238,7 +240,7 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     } while (0)
 
 enter:
-    if (RV_UNLIKELY(pc >= msz)) {
+    if (RV_UNLIKELY(pc >= msz || (pc & 1))) {
         m->err_kind = RV_ERR_FETCH;
         m->err_addr = pc;
         goto fetch_fault;

@@ -83,10 +83,11 @@ int rv_load(rv_machine *m, uint64_t addr, const uint8_t *data, uint64_t len,
     return 0;
 }
 
-void rv_clear_dirty(rv_machine *m)
+void rv_clear_page_flags(rv_machine *m, uint32_t mask)
 {
+    const uint8_t keep = (uint8_t)~(mask & (RV_PAGE_DIRTY | RV_PAGE_TOUCHED));
     for (uint64_t p = 0; p < m->npages; p++)
-        m->page_flags[p] &= (uint8_t)~RV_PAGE_DIRTY;
+        m->page_flags[p] &= keep;
 }
 
 int rv_store_check(rv_machine *m, uint64_t addr, uint64_t len)
@@ -104,7 +105,7 @@ int rv_store_check(rv_machine *m, uint64_t addr, uint64_t len)
             return RV_ERR_WRITE_READONLY;
     }
     for (uint64_t p = first; p <= last; p++)
-        m->page_flags[p] |= RV_PAGE_DIRTY;
+        m->page_flags[p] |= RV_PAGE_DIRTY | RV_PAGE_TOUCHED;
     return 0;
 }
 

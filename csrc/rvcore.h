@@ -18,10 +18,13 @@
 #define RV_PAGE_SHIFT 12
 #define RV_PAGE_SIZE 4096
 
-/* Per-page flags. A page is writable when neither EXEC nor FROZEN is set. */
+/* Per-page flags. A page is writable when neither EXEC nor FROZEN is set.
+ * DIRTY: written since the last snapshot; TOUCHED: written since the image
+ * was loaded. */
 #define RV_PAGE_EXEC 1
 #define RV_PAGE_FROZEN 2
 #define RV_PAGE_DIRTY 4
+#define RV_PAGE_TOUCHED 8
 
 /* Machine status (rv_machine.status) and rv_run() results. */
 #define RV_READY 0
@@ -129,13 +132,31 @@ int rv_set_costs(rv_machine *m, const uint32_t *costs);
 int rv_load(rv_machine *m, uint64_t addr, const uint8_t *data, uint64_t len,
             uint64_t memsz, uint32_t flags);
 
-/* Clear every page's dirty flag (the image is the base snapshots build on). */
-void rv_clear_dirty(rv_machine *m);
+/* Clear the given flags (RV_PAGE_DIRTY and/or RV_PAGE_TOUCHED) on every
+ * page. Clearing both after loading makes the image the base that snapshots
+ * are relative to; clearing DIRTY after a snapshot starts the next increment. */
+void rv_clear_page_flags(rv_machine *m, uint32_t mask);
 
 /* Host access to guest memory. Writes obey W^X and read-only pages and mark
  * pages dirty. Return 0 or an RV_ERR_* kind (nothing is written on error). */
 int rv_write(rv_machine *m, uint64_t addr, const uint8_t *src, uint64_t len);
 int rv_read(const rv_machine *m, uint64_t addr, uint8_t *dst, uint64_t len);
+
+/* Snapshots. Split the pages having any flag in mask into those holding
+ * data and those holding only zeros, each list ascending. Both arrays need
+ * room for every page of the machine (npages entries). */
+void rv_list_pages(const rv_machine *m, uint32_t mask, uint32_t *data_pages, uint64_t *n_data,
+                   uint32_t *zero_pages, uint64_t *n_zero);
+/* Copy n whole pages, given by index, into out (n * RV_PAGE_SIZE bytes). */
+void rv_gather_pages(const rv_machine *m, const uint32_t *pages, uint64_t n, uint8_t *out);
+/* Fill n writable pages from data (n * RV_PAGE_SIZE bytes), or with zeros
+ * when data is NULL, and mark them touched. Returns 0 or an RV_ERR_* kind
+ * (checked for all pages before any is written). */
+int rv_scatter_pages(rv_machine *m, const uint32_t *pages, uint64_t n, const uint8_t *data);
+
+/* Append to captured output (fd 1 or 2), ignoring the cap: for restoring.
+ * Returns 0, or -1 for a bad fd or no memory. */
+int rv_append_output(rv_machine *m, int fd, const uint8_t *data, uint64_t len);
 
 /* Replace the guest's stdin with a copy of data. Returns 0 or RV_ERR_NOMEM. */
 int rv_set_stdin(rv_machine *m, const uint8_t *data, uint64_t len);

@@ -26,8 +26,11 @@ static int fail(rv_machine *m, uint64_t pc, int kind, uint64_t addr)
     return RV_ERROR;
 }
 
-static int append(rv_buf *b, const uint8_t *src, uint64_t len)
+int rv_append_output(rv_machine *m, int fd, const uint8_t *src, uint64_t len)
 {
+    if (fd != 1 && fd != 2)
+        return -1;
+    rv_buf *b = &m->out[fd - 1];
     if (b->len + len > b->alloc) {
         uint64_t want = b->alloc ? b->alloc : 256;
         while (want < b->len + len)
@@ -52,11 +55,10 @@ static int sys_write(rv_machine *m, uint64_t pc)
     }
     if (buf > m->mem_size || len > m->mem_size - buf)
         return fail(m, pc, RV_ERR_LOAD, buf);
-    rv_buf *b = &m->out[fd - 1];
     /* Never drop output silently: a write past the cap fails the run whole. */
-    if (len > m->out_cap - b->len)
+    if (len > m->out_cap - m->out[fd - 1].len)
         return fail(m, pc, RV_ERR_OUTPUT, buf);
-    if (append(b, m->mem + buf, len))
+    if (rv_append_output(m, (int)fd, m->mem + buf, len))
         return fail(m, pc, RV_ERR_NOMEM, buf);
     m->x[10] = len;
     return RV_READY;

@@ -28,11 +28,12 @@ from rvdist.errors import (
 )
 from rvdist.machine import SUSPEND, Machine, Registers, RunResult
 from rvdist.program import Program, Segment
+from rvdist.snapshot import Snapshot
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Machine", "RunResult", "Registers", "SUSPEND", "Program", "Segment",
+    "Machine", "RunResult", "Registers", "SUSPEND", "Program", "Segment", "Snapshot",
     "RvError", "ConfigError", "ProgramError", "GuestError", "MemoryFault",
     "IllegalInstruction", "Breakpoint", "UnsupportedSyscall", "CyclesExceeded",
     "OutputLimitExceeded", "HostCallError", "SnapshotError",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Callable, Iterator, NamedTuple, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from rvdist import cost as _cost
 from rvdist._core import ffi, lib
@@ -27,6 +27,9 @@ from rvdist.errors import (
 )
 from rvdist.program import PAGE_SIZE, Program
 from rvdist.units import parse_size
+
+if TYPE_CHECKING:
+    from rvdist.snapshot import Snapshot
 
 __all__ = ["Machine", "RunResult", "Registers", "SUSPEND", "DEFAULT_MEMORY_SIZE"]
 
@@ -168,7 +171,20 @@ class Machine:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         stack_size: int = DEFAULT_STACK_SIZE,
     ) -> None:
-        self.program = _load_program(program)
+        self._build(_load_program(program), memory_size, cost_model, max_cycles, output_limit)
+        size = self.memory_size
+        stack_room = min(stack_size, size // 4)
+        self._build_stack([self.program.name or "program", *args])
+        self._m.brk_min = self._m.brk = self.program.image_end
+        self._m.brk_max = max(self.program.image_end, (size - stack_room) & ~(PAGE_SIZE - 1))
+        if stdin:
+            self.stdin = stdin
+        self._m.pc = self.program.entry
+
+    def _build(self, program: Program, memory_size: Union[int, str], cost_model: _cost.CostModel,
+               max_cycles: Optional[int], output_limit: int) -> None:
+        """Validate the configuration and load the program image; no process yet."""
+        self.program = program
         try:
             size = parse_size(memory_size)
         except ValueError as e:
@@ -184,7 +200,7 @@ class Machine:
             self.cost_model, costs = _cost.resolve(cost_model)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        self.program.check_fits(size)
+        program.check_fits(size)
 
         raw = lib.rv_new(size)
         if raw == ffi.NULL:
@@ -194,11 +210,15 @@ class Machine:
         self.cost_table = dict(zip(_cost.CLASSES, costs))
         self._handlers: dict[int, SyscallHandler] = {}
         self._host_error: Optional[GuestError] = None
+        # What the next incremental snapshot is relative to: the last
+        # snapshot's id and the output lengths at that point.
+        self._snapshot_id: Optional[str] = None
+        self._snapshot_output = (0, 0)
 
         lib.rv_set_costs(self._m, costs)
         self._m.out_cap = output_limit
         self._m.max_cycles = _U64 if max_cycles is None else max_cycles
-        for seg in self.program.segments:
+        for seg in program.segments:
             flags = 0
             if seg.executable:
                 flags = lib.RV_PAGE_EXEC | lib.RV_PAGE_FROZEN
@@ -208,19 +228,11 @@ class Machine:
                            seg.memsz, flags):
                 raise ConfigError(f"segment at {seg.vaddr:#x} does not fit in memory")
         # The loaded image is the base that snapshots are relative to.
-        lib.rv_clear_dirty(self._m)
-
-        stack_room = min(stack_size, size // 4)
-        sp = self._build_stack([self.program.name or "program", *args])
-        self._m.brk_min = self._m.brk = self.program.image_end
-        self._m.brk_max = max(self.program.image_end, (size - stack_room) & ~(PAGE_SIZE - 1))
-        if stdin:
-            self.stdin = stdin
-        self._m.pc = self.program.entry
+        lib.rv_clear_page_flags(self._m, lib.RV_PAGE_DIRTY | lib.RV_PAGE_TOUCHED)
 
     # -- process start --------------------------------------------------
 
-    def _build_stack(self, argv: Sequence[Union[str, bytes]]) -> int:
+    def _build_stack(self, argv: Sequence[Union[str, bytes]]) -> None:
         """Lay out argc, argv, envp and auxv at the top of memory (Linux ABI)."""
         strings = [a.encode() if isinstance(a, str) else bytes(a) for a in argv]
         if any(b"\0" in s for s in strings):
@@ -241,7 +253,6 @@ class Machine:
         regs["sp"] = sp
         regs["a0"] = len(strings)
         regs["a1"] = sp + 8
-        return sp
 
     # -- running ------------------------------------------------------------
 
@@ -329,6 +340,37 @@ class Machine:
         if rc == lib.RV_HOST_CALL:
             return RunResult("host_call", cycles, used, syscall=int(self._m.host_call))
         return RunResult("error", cycles, used, error=self.error)
+
+    # -- snapshots ------------------------------------------------------
+
+    def snapshot(self, incremental: bool = False) -> "Snapshot":
+        """Capture the machine's whole state at this instruction boundary.
+
+        A full snapshot holds every page written since the program was
+        loaded; ``incremental=True`` holds only the pages written since the
+        previous snapshot of this machine and names it as ``parent`` (with no
+        previous snapshot it is a full one). Captured output is split the
+        same way. Raises :class:`SnapshotError` while a host call is pending:
+        complete it first, so no call is ever half done in a snapshot.
+        """
+        from rvdist.snapshot import capture
+        return capture(self, incremental)
+
+    @classmethod
+    def restore(cls, program: Union[Program, bytes, str, os.PathLike],
+                snapshot: Union["Snapshot", Sequence["Snapshot"]], *,
+                max_cycles: Any = ..., output_limit: Optional[int] = None) -> "Machine":
+        """A fresh machine in the state a snapshot (or a full snapshot and
+        its increments, oldest first) recorded, built on ``program``'s image.
+
+        ``max_cycles`` and ``output_limit`` may be changed on the way
+        (``max_cycles=None`` removes the limit); everything else comes from
+        the snapshot. Raises :class:`SnapshotError`, and returns nothing
+        half-restored, when the program's digest, the core version or the
+        configuration does not match or the data is corrupt.
+        """
+        from rvdist.snapshot import restore
+        return restore(cls, _load_program(program), snapshot, max_cycles, output_limit)
 
     # -- state ----------------------------------------------------------
 

@@ -1,0 +1,509 @@
+"""Snapshots: a machine's whole state between two slices, as bytes.
+
+A snapshot is relative to the program image: it holds the registers, pc,
+cycles, the LR/SC reservation, the I/O state, and only the pages written
+since the image was loaded (a full snapshot) or since the previous snapshot
+(an incremental one). Restoring loads the program image into a fresh
+machine and lays the snapshot over it. The encoding is described in
+docs/snapshot-format.md; in short::
+
+    magic "RVDSNAP\\0" | u32 format | u32 header length | JSON header
+    | u32[] data-page indices | u32[] zero-page indices
+    | lz4 block of stdout part + stderr part + stdin
+    | lz4 blocks of page data, up to 64 pages each
+    | u32 crc32 of everything above except the page blocks
+
+Each page block carries its own crc32 in the header, so every byte is
+covered while each block is checked only when it is decompressed, while it
+is still in cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+
+import lz4.block
+
+from rvdist._core import ffi, lib
+from rvdist.errors import SnapshotError
+
+if TYPE_CHECKING:
+    from rvdist.machine import Machine
+    from rvdist.program import Program
+
+__all__ = ["Snapshot", "FORMAT_VERSION", "MAGIC"]
+
+MAGIC = b"RVDSNAP\0"
+FORMAT_VERSION = 1
+ISA = "rv64imac_zba_zbb_zbc_zbs"
+PAGE_SIZE = lib.RV_PAGE_SIZE
+#: Pages per compressed block: big enough to compress well, small enough to
+#: stay in cache between compressing and checksumming.
+CHUNK_PAGES = 64
+#: Largest JSON header accepted on decode.
+MAX_HEADER = 1 << 20
+#: Default cap on the size of an encoded snapshot accepted by from_bytes().
+DEFAULT_MAX_SNAPSHOT = 8 << 30
+
+_PREFIX = struct.Struct("<8sII")
+_U64 = (1 << 64) - 1
+_STATUS_NAMES = {lib.RV_READY: "ready", lib.RV_EXITED: "exited", lib.RV_ERROR: "error"}
+_STATUS_CODES = {v: k for k, v in _STATUS_NAMES.items()}
+
+
+@dataclass
+class Snapshot:
+    """One snapshot, decoded into its header and still-compressed page blocks.
+
+    ``header`` is the JSON-able state; ``data_pages`` and ``zero_pages`` are
+    the page indices (ascending); ``chunks`` the lz4-compressed blocks of
+    page contents, ``len(data_pages)`` pages in all. ``io`` holds the
+    stdout and stderr written since the parent (all of it for a full
+    snapshot) and, for a full snapshot, the whole stdin.
+    """
+
+    header: dict[str, Any]
+    data_pages: bytes
+    zero_pages: bytes
+    io_block: bytes
+    chunks: list[bytes] = field(default_factory=list)
+
+    # -- identity -----------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """Unique id of this snapshot; an incremental child names it as ``parent``."""
+        return self.header["id"]
+
+    @property
+    def parent(self) -> Optional[str]:
+        """The id of the snapshot this one is relative to, or None for a full snapshot."""
+        return self.header["parent"]
+
+    @property
+    def incremental(self) -> bool:
+        return self.header["parent"] is not None
+
+    @property
+    def program_digest(self) -> str:
+        return self.header["program"]["digest"]
+
+    @property
+    def cycles(self) -> int:
+        return self.header["state"]["cycles"]
+
+    # -- encoding -----------------------------------------------------------
+
+    def _parts(self) -> list[bytes]:
+        head = json.dumps(self.header, separators=(",", ":"), sort_keys=True).encode()
+        return [_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)), head,
+                self.data_pages, self.zero_pages, self.io_block]
+
+    def to_bytes(self) -> bytes:
+        """Encode the snapshot (see docs/snapshot-format.md)."""
+        parts = self._parts()
+        crc = 0
+        for p in parts:
+            crc = zlib.crc32(p, crc)
+        return b"".join(parts + self.chunks + [struct.pack("<I", crc)])
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Write the encoded snapshot to ``path`` atomically (via a temporary file)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(self.to_bytes())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise SnapshotError(f"cannot write snapshot to {path}: {e.strerror or e}") from None
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike], *, max_size: int = DEFAULT_MAX_SNAPSHOT) -> "Snapshot":
+        """Read and decode a snapshot file; SnapshotError if unreadable or invalid."""
+        try:
+            size = os.path.getsize(path)
+            if size > max_size:
+                raise SnapshotError(f"{path}: {size} bytes is more than the {max_size} accepted")
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise SnapshotError(f"cannot read snapshot {path}: {e.strerror or e}") from None
+        return cls.from_bytes(data, max_size=max_size)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, max_size: int = DEFAULT_MAX_SNAPSHOT) -> "Snapshot":
+        """Decode an encoded snapshot, checking its structure and checksum.
+
+        Page blocks stay compressed; each is checked against its own crc32
+        when it is restored. Raises :class:`SnapshotError` for anything that
+        is not a well-formed snapshot of a known format version.
+        """
+        view = memoryview(data)
+        n = len(view)
+        if n > max_size:
+            raise SnapshotError(f"snapshot of {n} bytes is more than the {max_size} accepted")
+        if n < _PREFIX.size + 4:
+            raise SnapshotError(f"truncated snapshot: {n} bytes is too short to hold a header")
+        magic, version, head_len = _PREFIX.unpack_from(view, 0)
+        if magic != MAGIC:
+            raise SnapshotError("not an rvdist snapshot (bad magic)")
+        if version != FORMAT_VERSION:
+            raise SnapshotError(f"unknown snapshot format version {version} "
+                                f"(this rvdist reads version {FORMAT_VERSION})")
+        if head_len > MAX_HEADER or _PREFIX.size + head_len + 4 > n:
+            raise SnapshotError(f"truncated or malformed snapshot: header length {head_len} "
+                                f"does not fit in {n} bytes")
+        pos = _PREFIX.size
+        try:
+            header = json.loads(bytes(view[pos:pos + head_len]))
+            layout = _Layout.from_header(header)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise SnapshotError(f"malformed snapshot header: {type(e).__name__}: {e}") from None
+        pos += head_len
+        expected = pos + layout.tables + layout.io_len + layout.chunk_bytes + 4
+        if expected != n:
+            raise SnapshotError(f"truncated or malformed snapshot: {n} bytes, "
+                                f"the header describes {expected}")
+        body_end = pos + layout.tables + layout.io_len
+        (stored,) = struct.unpack_from("<I", view, n - 4)
+        if zlib.crc32(view[:body_end]) != stored:
+            raise SnapshotError("snapshot checksum mismatch: the data is corrupt")
+        data_pages = bytes(view[pos:pos + 4 * layout.n_data])
+        pos += 4 * layout.n_data
+        zero_pages = bytes(view[pos:pos + 4 * layout.n_zero])
+        pos += 4 * layout.n_zero
+        io_block = bytes(view[pos:pos + layout.io_len])
+        pos += layout.io_len
+        chunks = []
+        for _, clen, _ in layout.chunks:
+            chunks.append(bytes(view[pos:pos + clen]))
+            pos += clen
+        snap = cls(header, data_pages, zero_pages, io_block, chunks)
+        snap._check_pages(header["config"]["memory_size"] // PAGE_SIZE)
+        return snap
+
+    def _check_pages(self, npages: int) -> None:
+        """Page indices must be in memory, ascending and not listed twice."""
+        for name, raw in (("data", self.data_pages), ("zero", self.zero_pages)):
+            idx = memoryview(raw).cast("I")
+            if len(idx) and (idx[-1] >= npages or any(idx[i] >= idx[i + 1] for i in range(len(idx) - 1))):
+                raise SnapshotError(f"malformed snapshot: {name} page indices are out of range "
+                                    f"or not ascending")
+        if set(memoryview(self.data_pages).cast("I")) & set(memoryview(self.zero_pages).cast("I")):
+            raise SnapshotError("malformed snapshot: a page is listed as both data and zero")
+
+    # -- contents -----------------------------------------------------------
+
+    def io(self) -> tuple[bytes, bytes, Optional[bytes]]:
+        """(stdout part, stderr part, stdin or None): the I/O this snapshot carries."""
+        io = self.header["io"]
+        total = io["stdout_part"] + io["stderr_part"] + io["stdin_len"]
+        try:
+            raw = lz4.block.decompress(self.io_block, uncompressed_size=total) if total else b""
+        except lz4.block.LZ4BlockError as e:
+            raise SnapshotError(f"corrupt I/O block in snapshot: {e}") from None
+        if len(raw) != total:
+            raise SnapshotError("corrupt I/O block in snapshot: wrong decompressed size")
+        a, b = io["stdout_part"], io["stdout_part"] + io["stderr_part"]
+        return raw[:a], raw[a:b], (raw[b:] if not self.incremental else None)
+
+    def pages(self):
+        """Yield ``(page indices, decompressed bytes)`` for each page block, checked."""
+        layout = _Layout.from_header(self.header)
+        idx = memoryview(self.data_pages).cast("I")
+        start = 0
+        for (npages, clen, crc), chunk in zip(layout.chunks, self.chunks):
+            if zlib.crc32(chunk) != crc or len(chunk) != clen:
+                raise SnapshotError(f"snapshot checksum mismatch in page block at page "
+                                    f"{start}: the data is corrupt")
+            try:
+                raw = lz4.block.decompress(chunk, uncompressed_size=npages * PAGE_SIZE)
+            except lz4.block.LZ4BlockError as e:
+                raise SnapshotError(f"corrupt page block in snapshot: {e}") from None
+            if len(raw) != npages * PAGE_SIZE:
+                raise SnapshotError("corrupt page block in snapshot: wrong decompressed size")
+            yield idx[start:start + npages], raw
+            start += npages
+
+    def info(self) -> dict[str, Any]:
+        """A summary: ids, sizes, page counts and compression ratio."""
+        layout = _Layout.from_header(self.header)
+        raw = layout.n_data * PAGE_SIZE
+        st = self.header["state"]
+        return {
+            "id": self.id,
+            "parent": self.parent,
+            "incremental": self.incremental,
+            "format_version": FORMAT_VERSION,
+            "core_version": self.header["core_version"],
+            "program": self.header["program"],
+            "memory_size": self.header["config"]["memory_size"],
+            "cost_model": self.header["config"]["cost_model"],
+            "status": st["status"],
+            "pc": st["pc"],
+            "cycles": st["cycles"],
+            "pages": layout.n_data + layout.n_zero,
+            "data_pages": layout.n_data,
+            "zero_pages": layout.n_zero,
+            "page_bytes": raw,
+            "compressed_page_bytes": layout.chunk_bytes,
+            "encoded_bytes": sum(len(p) for p in self._parts()) + layout.chunk_bytes + 4,
+            "ratio": round(raw / layout.chunk_bytes, 3) if layout.chunk_bytes else None,
+            "stdout_bytes": self.header["io"]["stdout_len"],
+            "stderr_bytes": self.header["io"]["stderr_len"],
+        }
+
+    @staticmethod
+    def compact(chain: Sequence["Snapshot"]) -> "Snapshot":
+        """Merge a full snapshot and its increments into one full snapshot.
+
+        The result has the id of the last snapshot of the chain, so that
+        increments taken after it still name the right parent.
+        """
+        _check_chain(chain)
+        pages: dict[int, Optional[bytes]] = {}
+        stdout, stderr, stdin = b"", b"", b""
+        for snap in chain:
+            for z in memoryview(snap.zero_pages).cast("I"):
+                pages[z] = None
+            for idx, raw in snap.pages():
+                for i, p in enumerate(idx):
+                    pages[p] = raw[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
+            out, err, sin = snap.io()
+            stdout += out
+            stderr += err
+            if sin is not None:
+                stdin = sin
+        header = json.loads(json.dumps(chain[-1].header))
+        header["parent"] = None
+        data = sorted(p for p, v in pages.items() if v is not None)
+        zero = sorted(p for p, v in pages.items() if v is None)
+        return _encode(header, struct.pack(f"<{len(data)}I", *data),
+                       struct.pack(f"<{len(zero)}I", *zero),
+                       lambda start, count: b"".join(pages[p] for p in data[start:start + count]),
+                       stdout, stderr, stdin)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Section sizes described by a header, validated."""
+
+    n_data: int
+    n_zero: int
+    io_len: int
+    chunks: tuple[tuple[int, int, int], ...]
+
+    @property
+    def tables(self) -> int:
+        return 4 * (self.n_data + self.n_zero)
+
+    @property
+    def chunk_bytes(self) -> int:
+        return sum(c[1] for c in self.chunks)
+
+    @classmethod
+    def from_header(cls, h: dict[str, Any]) -> "_Layout":
+        p, io, cfg = h["pages"], h["io"], h["config"]
+        npages = _int(cfg["memory_size"], "memory_size") // PAGE_SIZE
+        n_data, n_zero = _int(p["data"], "data pages"), _int(p["zero"], "zero pages")
+        if n_data + n_zero > npages:
+            raise ValueError(f"{n_data + n_zero} pages listed in a memory of {npages}")
+        chunks = tuple((_int(c[0], "block pages"), _int(c[1], "block size"), _int(c[2], "crc"))
+                       for c in p["chunks"])
+        if sum(c[0] for c in chunks) != n_data or any(not 0 < c[0] <= CHUNK_PAGES for c in chunks):
+            raise ValueError("page blocks do not add up to the data pages")
+        for k in ("stdout_part", "stderr_part", "stdin_len", "stdout_len", "stderr_len", "io_block"):
+            _int(io[k], k)
+        return cls(n_data, n_zero, io["io_block"], chunks)
+
+
+def _int(v: Any, what: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _U64:
+        raise ValueError(f"{what} must be a non-negative integer, got {v!r}")
+    return v
+
+
+def _check_chain(chain: Sequence[Snapshot]) -> None:
+    if not chain:
+        raise SnapshotError("an empty list of snapshots")
+    if chain[0].incremental:
+        raise SnapshotError(f"snapshot chain starts with incremental snapshot {chain[0].id} "
+                            f"(parent {chain[0].parent}); it needs its full base first")
+    for prev, snap in zip(chain, chain[1:]):
+        if snap.parent != prev.id:
+            raise SnapshotError(f"broken snapshot chain: {snap.id} names parent {snap.parent}, "
+                                f"but follows {prev.id}")
+
+
+def _encode(header: dict[str, Any], data_pages: bytes, zero_pages: bytes, gather,
+            stdout: bytes, stderr: bytes, stdin: Optional[bytes]) -> Snapshot:
+    """Build a Snapshot. ``data_pages``/``zero_pages`` are packed u32 page
+    indices; ``gather(start, count)`` returns the contents of data pages
+    ``start .. start+count`` of that list as one buffer."""
+    n_data = len(data_pages) // 4
+    chunks, table = [], []
+    for start in range(0, n_data, CHUNK_PAGES):
+        count = min(CHUNK_PAGES, n_data - start)
+        c = lz4.block.compress(gather(start, count), store_size=False)
+        chunks.append(c)
+        table.append([count, len(c), zlib.crc32(c)])
+    io_raw = stdout + stderr + (stdin or b"")
+    io_block = lz4.block.compress(io_raw, store_size=False) if io_raw else b""
+    header["pages"] = {"data": n_data, "zero": len(zero_pages) // 4, "chunks": table}
+    header["io"].update(stdout_part=len(stdout), stderr_part=len(stderr),
+                        stdin_len=len(stdin or b""), io_block=len(io_block))
+    return Snapshot(header, data_pages, zero_pages, io_block, chunks)
+
+
+# -- taking and restoring ---------------------------------------------------
+
+def capture(machine: "Machine", incremental: bool) -> Snapshot:
+    """Snapshot a machine (see :meth:`rvdist.Machine.snapshot`)."""
+    m = machine._m
+    if m.status == lib.RV_HOST_CALL:
+        raise SnapshotError(f"cannot snapshot while host call {int(m.host_call)} is pending: "
+                            f"complete it first (complete_host_call)")
+    parent = machine._snapshot_id if incremental else None
+    mask = lib.RV_PAGE_DIRTY if parent is not None else lib.RV_PAGE_TOUCHED
+    npages = machine.memory_size // PAGE_SIZE
+    data = ffi.new("uint32_t[]", npages)
+    zero = ffi.new("uint32_t[]", npages)
+    nd, nz = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+    lib.rv_list_pages(m, mask, data, nd, zero, nz)
+    n_data, n_zero = nd[0], nz[0]
+
+    out_from, err_from = machine._snapshot_output if parent is not None else (0, 0)
+    stdout = machine.output_since(1, out_from)
+    stderr = machine.output_since(2, err_from)
+    header = {
+        "id": uuid.uuid4().hex,
+        "parent": parent,
+        "core_version": lib.RV_CORE_VERSION,
+        "isa": ISA,
+        "program": {"digest": machine.program.digest, "name": machine.program.name},
+        "config": {
+            "memory_size": machine.memory_size,
+            "cost_model": machine.cost_model,
+            "costs": list(machine.cost_table.values()),
+            "output_limit": int(m.out_cap),
+            "max_cycles": machine.max_cycles,
+        },
+        "state": {
+            "pc": int(m.pc),
+            "x": [int(v) for v in list(m.x)[:32]],
+            "cycles": int(m.cycles),
+            "reservation": int(m.reservation),
+            "status": _STATUS_NAMES[int(m.status)],
+            "exit_code": int(m.exit_code),
+            "error": [int(m.err_kind), int(m.err_bits), int(m.err_pc), int(m.err_addr),
+                      int(m.host_call), int(m.host_call_pc)],
+            "stdin_pos": int(m.stdin_pos),
+            "brk": [int(m.brk), int(m.brk_min), int(m.brk_max)],
+        },
+        "io": {"stdout_len": machine.output_length(1), "stderr_len": machine.output_length(2)},
+    }
+    buf = ffi.new("uint8_t[]", CHUNK_PAGES * PAGE_SIZE)
+
+    def gather(start: int, count: int) -> Any:
+        lib.rv_gather_pages(m, data + start, count, buf)
+        return ffi.buffer(buf, count * PAGE_SIZE)
+
+    snap = _encode(header, ffi.buffer(data, 4 * n_data)[:], ffi.buffer(zero, 4 * n_zero)[:],
+                   gather, stdout, stderr, None if parent is not None else machine.stdin)
+
+    lib.rv_clear_page_flags(m, lib.RV_PAGE_DIRTY)
+    machine._snapshot_id = header["id"]
+    machine._snapshot_output = (header["io"]["stdout_len"], header["io"]["stderr_len"])
+    return snap
+
+
+def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence[Snapshot]],
+            max_cycles: Any, output_limit: Optional[int]) -> "Machine":
+    """Build a fresh machine from ``program`` and a snapshot or chain of them."""
+    chain = [snapshots] if isinstance(snapshots, Snapshot) else list(snapshots)
+    _check_chain(chain)
+    base = chain[0].header
+    for snap in chain:
+        h = snap.header
+        if h["program"]["digest"] != program.digest:
+            raise SnapshotError(f"snapshot {snap.id} is of program {h['program']['name']!r} "
+                                f"(sha256 {h['program']['digest'][:16]}...), not of "
+                                f"{program.name!r} (sha256 {program.digest[:16]}...)")
+        if h["core_version"] != lib.RV_CORE_VERSION:
+            raise SnapshotError(f"snapshot {snap.id} was taken by core version {h['core_version']}; "
+                                f"this core is version {lib.RV_CORE_VERSION}")
+        if h.get("isa") != ISA:
+            raise SnapshotError(f"snapshot {snap.id} is for ISA {h.get('isa')!r}, not {ISA!r}")
+        if h["config"]["memory_size"] != base["config"]["memory_size"] or \
+                h["config"]["costs"] != base["config"]["costs"]:
+            raise SnapshotError(f"snapshot {snap.id} has a different machine configuration "
+                                f"from the base snapshot {chain[0].id}")
+    last = chain[-1].header
+    cfg = last["config"]
+    costs = cfg["costs"]
+    from rvdist import cost as _cost
+    if not isinstance(costs, list) or len(costs) != len(_cost.CLASSES):
+        raise SnapshotError(f"incompatible cost table in snapshot: {costs!r}")
+    st = last["state"]
+    try:
+        machine = machine_cls.__new__(machine_cls)
+        machine._build(program, cfg["memory_size"], dict(zip(_cost.CLASSES, costs)),
+                       cfg["max_cycles"] if max_cycles is ... else max_cycles,
+                       cfg["output_limit"] if output_limit is None else output_limit)
+    except Exception as e:  # ConfigError or ProgramError: the snapshot does not fit
+        raise SnapshotError(f"incompatible snapshot configuration: {e}") from None
+    machine.cost_model = cfg["cost_model"]
+    m = machine._m
+
+    stdout, stderr = b"", b""
+    for snap in chain:
+        out, err, sin = snap.io()
+        h = snap.header["io"]
+        if len(stdout) + len(out) != h["stdout_len"] or len(stderr) + len(err) != h["stderr_len"]:
+            raise SnapshotError(f"snapshot {snap.id}: captured output does not continue its parent's")
+        stdout += out
+        stderr += err
+        if sin is not None:
+            machine.stdin = sin
+        _apply_pages(m, snap)
+
+    x, err = st["x"], st["error"]
+    if len(x) != 32 or st["status"] not in _STATUS_CODES or len(err) != 6 or len(st["brk"]) != 3:
+        raise SnapshotError("malformed snapshot state")
+    try:
+        for i in range(1, 32):
+            m.x[i] = x[i]
+        m.pc, m.cycles, m.reservation = st["pc"], st["cycles"], st["reservation"]
+        m.status, m.exit_code = _STATUS_CODES[st["status"]], st["exit_code"]
+        m.err_kind, m.err_bits, m.err_pc, m.err_addr, m.host_call, m.host_call_pc = err
+        if not 0 <= st["stdin_pos"] <= m.stdin_len:
+            raise ValueError("stdin position beyond stdin")
+        m.stdin_pos = st["stdin_pos"]
+        m.brk, m.brk_min, m.brk_max = st["brk"]
+    except (OverflowError, TypeError, ValueError) as e:
+        raise SnapshotError(f"malformed snapshot state: {e}") from None
+    for i, data in enumerate((stdout, stderr)):
+        if data and lib.rv_append_output(m, i + 1, ffi.from_buffer(data), len(data)):
+            raise SnapshotError("cannot allocate the captured output of the snapshot")
+    machine._snapshot_id = chain[-1].id
+    machine._snapshot_output = (len(stdout), len(stderr))
+    return machine
+
+
+def _apply_pages(m: Any, snap: Snapshot) -> None:
+    zero = snap.zero_pages
+    if zero and lib.rv_scatter_pages(m, ffi.from_buffer("uint32_t[]", zero), len(zero) // 4, ffi.NULL):
+        raise SnapshotError(f"snapshot {snap.id} writes pages that are not writable in this program")
+    for idx, raw in snap.pages():
+        if lib.rv_scatter_pages(m, ffi.from_buffer("uint32_t[]", idx), len(idx), ffi.from_buffer(raw)):
+            raise SnapshotError(f"snapshot {snap.id} writes pages that are not writable in this program")
