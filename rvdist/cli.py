@@ -1,9 +1,11 @@
 """The ``rvdist`` command line.
 
-Exit status of ``rvdist run``: the guest's own exit code when it exits;
-124 when it runs out of cycles (``--max-cycles``); 125 for any other guest
-error (fault, illegal instruction, unsupported syscall, ...); 2 for bad
-input (unreadable or invalid program, bad option values).
+Exit status of ``rvdist run`` and ``rvdist resume``: the guest's own exit
+code when it exits; 75 when it was suspended to a snapshot
+(``--suspend-to``); 124 when it runs out of cycles (``--max-cycles``); 125
+for any other guest error (fault, illegal instruction, unsupported syscall,
+...); 2 for bad input (unreadable or invalid program or snapshot, bad
+option values).
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from rvdist import __version__
 from rvdist.errors import CyclesExceeded, RvError
 from rvdist.machine import Machine
 from rvdist.program import Program
+from rvdist.snapshot import Snapshot
 from rvdist.units import parse_count, parse_size
 
 EXIT_BAD_INPUT = 2
 EXIT_CYCLES = 124
 EXIT_GUEST_ERROR = 125
+EXIT_SUSPENDED = 75     # EX_TEMPFAIL: not finished, resumable
 DEFAULT_SLICE_CYCLES = 10_000_000
 
 
@@ -60,6 +64,16 @@ def _positive_count(text: str) -> int:
     return n
 
 
+EXIT_EPILOG = ("Exit status: the guest's exit code; 75 if suspended to a snapshot; 124 if it ran "
+               "out of cycles; 125 on any other guest error; 2 on bad input.")
+
+
+def _suspend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suspend-to", metavar="FILE", default=None,
+                        help="when --max-cycles runs out, write a snapshot to FILE and exit 75 "
+                        "instead of failing (resume with 'rvdist resume FILE PROGRAM')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rvdist", description="Run RISC-V programs as metered, "
                      "preemptible and migratable jobs.")
@@ -70,8 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one RISC-V ELF program",
                          description="Run a RISC-V ELF program in cycle slices. Guest stdout "
                          "and stderr pass through; rvdist exits with the guest's exit code.",
-                         epilog="Exit status: the guest's exit code; 124 if it ran out of "
-                         "cycles; 125 on any other guest error; 2 on bad input.")
+                         epilog=EXIT_EPILOG)
     run.add_argument("program", metavar="PROGRAM", help="path of a RISC-V ELF executable")
     run.add_argument("args", metavar="ARGS", nargs="*",
                      help="arguments passed to the guest as argv[1:] (put -- before any that start with -)")
@@ -92,7 +105,32 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print one JSON object with the result (guest output inside it)")
     run.add_argument("--local", action="store_true",
                      help="run in this process (currently every run is local)")
+    _suspend_options(run)
     run.set_defaults(func=cmd_run)
+
+    resume = sub.add_parser("resume", help="continue a program from a snapshot",
+                            description="Restore a snapshot written by --suspend-to onto its "
+                            "program and run on. Output captured before the snapshot is not "
+                            "printed again.", epilog=EXIT_EPILOG)
+    resume.add_argument("snapshot", metavar="FILE", help="snapshot file")
+    resume.add_argument("program", metavar="PROGRAM", help="the ELF the snapshot was taken of")
+    resume.add_argument("--max-cycles", type=_count, default=None, metavar="N",
+                        help="limit on the guest's total cycles (counted from its start)")
+    resume.add_argument("--slice-cycles", type=_positive_count, default=DEFAULT_SLICE_CYCLES,
+                        metavar="N", help=f"cycles per slice (default {DEFAULT_SLICE_CYCLES:,})")
+    resume.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    _suspend_options(resume)
+    resume.set_defaults(func=cmd_resume)
+
+    snapshot = sub.add_parser("snapshot", help="inspect snapshot files")
+    snap_sub = snapshot.add_subparsers(dest="snapshot_command", metavar="COMMAND", parser_class=_Parser)
+    snap_sub.required = True
+    info = snap_sub.add_parser("info", help="summarise a snapshot file",
+                               description="Print a snapshot's ids, program, sizes, page counts "
+                               "and compression ratio.")
+    info.add_argument("snapshot", metavar="FILE", help="snapshot file")
+    info.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    info.set_defaults(func=cmd_snapshot_info)
 
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
                           description="Run the bundled example programs, each once uninterrupted "
@@ -156,45 +194,104 @@ def cmd_run(args: argparse.Namespace) -> int:
                 stdin = Path(args.stdin).read_bytes()
             except OSError as e:
                 raise ValueError(f"cannot read stdin file {args.stdin}: {e.strerror}") from None
+        # With --suspend-to the cycle limit suspends instead of failing, so
+        # the machine itself gets no limit and the loop below enforces it.
         machine = Machine(program, args=args.args, stdin=stdin, memory_size=args.memory,
-                          cost_model=_cost_model(args.cost_model), max_cycles=args.max_cycles,
+                          cost_model=_cost_model(args.cost_model),
+                          max_cycles=None if args.suspend_to else args.max_cycles,
                           output_limit=args.output_limit)
     except (RvError, ValueError) as e:
         return _bad_input(args, e)
+    return _drive(args, machine)
 
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    try:
+        program = Program.from_file(args.program)
+        snap = Snapshot.load(args.snapshot)
+        machine = Machine.restore(program, snap,
+                                  max_cycles=None if args.suspend_to else args.max_cycles)
+    except (RvError, ValueError) as e:
+        return _bad_input(args, e)
+    return _drive(args, machine)
+
+
+def _drive(args: argparse.Namespace, machine: Machine) -> int:
+    """Run a machine in slices to the end (or to --max-cycles with --suspend-to)."""
     passthrough = not args.json
-    sent = [0, 0]
+    sent = [machine.output_length(1), machine.output_length(2)]   # a resumed run printed these
+    limit = args.max_cycles if args.suspend_to else None
     slices = 0
+    suspended = False
     started = time.perf_counter()
     while True:
-        result = machine.run(args.slice_cycles)
+        remaining = None if limit is None else max(0, limit - machine.cycles)
+        capped = remaining is not None and remaining <= args.slice_cycles
+        result = machine.run(remaining if capped else args.slice_cycles)
         slices += 1
         if passthrough:
             _pass_output(machine, sent)
         if result.done or result.state == "host_call":
             break
+        if capped:      # the next instruction would pass --max-cycles
+            suspended = True
+            break
     elapsed = time.perf_counter() - started
 
+    snapshot_info = None
+    if suspended:
+        try:
+            snap = machine.snapshot()
+            snap.save(args.suspend_to)
+        except RvError as e:
+            return _bad_input(args, e)
+        snapshot_info = {"path": str(args.suspend_to), "id": snap.id,
+                         "bytes": snap.info()["encoded_bytes"]}
+
+    status = "suspended" if suspended else ("exited" if result.state == "exited" else "error")
     if args.json:
         obj: dict[str, Any] = {
-            "status": "exited" if result.state == "exited" else "error",
+            "status": status,
             "exit_code": result.exit_code,
             "cycles": machine.cycles,
             "slices": slices,
-            "program": {"name": program.name, "digest": program.digest},
+            "program": {"name": machine.program.name, "digest": machine.program.digest},
             "cost_model": machine.cost_model,
             "wall_seconds": round(elapsed, 6),
             **_text_fields("stdout", machine.stdout),
             **_text_fields("stderr", machine.stderr),
             "error": result.error.to_dict() if result.error else None,
         }
+        if snapshot_info:
+            obj["snapshot"] = snapshot_info
         _emit_json(obj)
+    elif suspended:
+        print(f"rvdist: suspended at {machine.cycles} cycles; snapshot written to "
+              f"{args.suspend_to}", file=sys.stderr)
     elif result.error is not None:
         print(f"rvdist: guest error: {result.error}", file=sys.stderr)
 
+    if suspended:
+        return EXIT_SUSPENDED
     if result.state == "exited":
         return (result.exit_code or 0) & 0xFF
     return EXIT_CYCLES if isinstance(result.error, CyclesExceeded) else EXIT_GUEST_ERROR
+
+
+def cmd_snapshot_info(args: argparse.Namespace) -> int:
+    try:
+        info = Snapshot.load(args.snapshot).info()
+    except RvError as e:
+        return _bad_input(args, e)
+    if args.json:
+        _emit_json(info)
+        return 0
+    width = max(len(k) for k in info)
+    for k, v in info.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items())
+        print(f"{k:<{width}}  {v}")
+    return 0
 
 
 def _pass_output(machine: Machine, sent: list[int]) -> None:
