@@ -154,6 +154,11 @@ void rv_gather_pages(const rv_machine *m, const uint32_t *pages, uint64_t n, uin
  * (checked for all pages before any is written). */
 int rv_scatter_pages(rv_machine *m, const uint32_t *pages, uint64_t n, const uint8_t *data);
 
+/* Check decoded snapshot page lists: each ascending, below npages, and no
+ * page in both. Returns 0 if they are sound, -1 if not. */
+int rv_check_page_lists(const uint32_t *data, uint64_t nd, const uint32_t *zero, uint64_t nz,
+                        uint64_t npages);
+
 /* Append to captured output (fd 1 or 2), ignoring the cap: for restoring.
  * Returns 0, or -1 for a bad fd or no memory. */
 int rv_append_output(rv_machine *m, int fd, const uint8_t *data, uint64_t len);

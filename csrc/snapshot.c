@@ -59,3 +59,28 @@ int rv_scatter_pages(rv_machine *m, const uint32_t *pages, uint64_t n, const uin
     }
     return 0;
 }
+
+static int ascending_below(const uint32_t *p, uint64_t n, uint64_t limit)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i] >= limit || (i && p[i] <= p[i - 1]))
+            return 0;
+    return 1;
+}
+
+int rv_check_page_lists(const uint32_t *data, uint64_t nd, const uint32_t *zero, uint64_t nz,
+                        uint64_t npages)
+{
+    if (!ascending_below(data, nd, npages) || !ascending_below(zero, nz, npages))
+        return -1;
+    /* Both lists are sorted: one merge pass finds a page listed in both. */
+    for (uint64_t i = 0, j = 0; i < nd && j < nz;) {
+        if (data[i] == zero[j])
+            return -1;
+        if (data[i] < zero[j])
+            i++;
+        else
+            j++;
+    }
+    return 0;
+}

@@ -73,7 +73,7 @@ class Snapshot:
     data_pages: bytes
     zero_pages: bytes
     io_block: bytes
-    chunks: list[bytes] = field(default_factory=list)
+    chunks: list[Any] = field(default_factory=list)     # bytes-like
 
     # -- identity -----------------------------------------------------------
 
@@ -185,8 +185,8 @@ class Snapshot:
         io_block = bytes(view[pos:pos + layout.io_len])
         pos += layout.io_len
         chunks = []
-        for _, clen, _ in layout.chunks:
-            chunks.append(bytes(view[pos:pos + clen]))
+        for _, clen, _, _ in layout.chunks:
+            chunks.append(view[pos:pos + clen])     # a view: no copy of page data
             pos += clen
         snap = cls(header, data_pages, zero_pages, io_block, chunks)
         snap._check_pages(header["config"]["memory_size"] // PAGE_SIZE)
@@ -194,13 +194,11 @@ class Snapshot:
 
     def _check_pages(self, npages: int) -> None:
         """Page indices must be in memory, ascending and not listed twice."""
-        for name, raw in (("data", self.data_pages), ("zero", self.zero_pages)):
-            idx = memoryview(raw).cast("I")
-            if len(idx) and (idx[-1] >= npages or any(idx[i] >= idx[i + 1] for i in range(len(idx) - 1))):
-                raise SnapshotError(f"malformed snapshot: {name} page indices are out of range "
-                                    f"or not ascending")
-        if set(memoryview(self.data_pages).cast("I")) & set(memoryview(self.zero_pages).cast("I")):
-            raise SnapshotError("malformed snapshot: a page is listed as both data and zero")
+        if lib.rv_check_page_lists(ffi.from_buffer("uint32_t[]", self.data_pages), len(self.data_pages) // 4,
+                                   ffi.from_buffer("uint32_t[]", self.zero_pages), len(self.zero_pages) // 4,
+                                   npages):
+            raise SnapshotError("malformed snapshot: page indices out of range, not ascending, "
+                                "or listed twice")
 
     # -- contents -----------------------------------------------------------
 
@@ -222,14 +220,17 @@ class Snapshot:
         layout = _Layout.from_header(self.header)
         idx = memoryview(self.data_pages).cast("I")
         start = 0
-        for (npages, clen, crc), chunk in zip(layout.chunks, self.chunks):
+        for (npages, clen, crc, stored_raw), chunk in zip(layout.chunks, self.chunks):
             if zlib.crc32(chunk) != crc or len(chunk) != clen:
                 raise SnapshotError(f"snapshot checksum mismatch in page block at page "
                                     f"{start}: the data is corrupt")
-            try:
-                raw = lz4.block.decompress(chunk, uncompressed_size=npages * PAGE_SIZE)
-            except lz4.block.LZ4BlockError as e:
-                raise SnapshotError(f"corrupt page block in snapshot: {e}") from None
+            if stored_raw:
+                raw = chunk
+            else:
+                try:
+                    raw = lz4.block.decompress(chunk, uncompressed_size=npages * PAGE_SIZE)
+                except lz4.block.LZ4BlockError as e:
+                    raise SnapshotError(f"corrupt page block in snapshot: {e}") from None
             if len(raw) != npages * PAGE_SIZE:
                 raise SnapshotError("corrupt page block in snapshot: wrong decompressed size")
             yield idx[start:start + npages], raw
@@ -301,7 +302,7 @@ class _Layout:
     n_data: int
     n_zero: int
     io_len: int
-    chunks: tuple[tuple[int, int, int], ...]
+    chunks: tuple[tuple[int, int, int, int], ...]     # (pages, bytes, crc32, stored raw)
 
     @property
     def tables(self) -> int:
@@ -318,10 +319,12 @@ class _Layout:
         n_data, n_zero = _int(p["data"], "data pages"), _int(p["zero"], "zero pages")
         if n_data + n_zero > npages:
             raise ValueError(f"{n_data + n_zero} pages listed in a memory of {npages}")
-        chunks = tuple((_int(c[0], "block pages"), _int(c[1], "block size"), _int(c[2], "crc"))
-                       for c in p["chunks"])
+        chunks = tuple((_int(c[0], "block pages"), _int(c[1], "block size"), _int(c[2], "crc"),
+                        _int(c[3], "raw flag")) for c in p["chunks"])
         if sum(c[0] for c in chunks) != n_data or any(not 0 < c[0] <= CHUNK_PAGES for c in chunks):
             raise ValueError("page blocks do not add up to the data pages")
+        if any(c[3] > 1 or (c[3] and c[1] != c[0] * PAGE_SIZE) for c in chunks):
+            raise ValueError("a raw page block has the wrong size")
         for k in ("stdout_part", "stderr_part", "stdin_len", "stdout_len", "stderr_len", "io_block"):
             _int(io[k], k)
         return cls(n_data, n_zero, io["io_block"], chunks)
@@ -354,9 +357,14 @@ def _encode(header: dict[str, Any], data_pages: bytes, zero_pages: bytes, gather
     chunks, table = [], []
     for start in range(0, n_data, CHUNK_PAGES):
         count = min(CHUNK_PAGES, n_data - start)
-        c = lz4.block.compress(gather(start, count), store_size=False)
+        plain = gather(start, count)
+        c = lz4.block.compress(plain, store_size=False)
+        # Incompressible pages are kept as they are: restoring them is then one copy.
+        stored_raw = len(c) >= count * PAGE_SIZE
+        if stored_raw:
+            c = bytes(plain)
         chunks.append(c)
-        table.append([count, len(c), zlib.crc32(c)])
+        table.append([count, len(c), zlib.crc32(c), int(stored_raw)])
     io_raw = stdout + stderr + (stdin or b"")
     io_block = lz4.block.compress(io_raw, store_size=False) if io_raw else b""
     header["pages"] = {"data": n_data, "zero": len(zero_pages) // 4, "chunks": table}
@@ -415,6 +423,9 @@ def capture(machine: "Machine", incremental: bool) -> Snapshot:
     buf = ffi.new("uint8_t[]", CHUNK_PAGES * PAGE_SIZE)
 
     def gather(start: int, count: int) -> Any:
+        first = data[start]
+        if data[start + count - 1] - first == count - 1:     # contiguous: no copy needed
+            return ffi.buffer(m.mem + first * PAGE_SIZE, count * PAGE_SIZE)
         lib.rv_gather_pages(m, data + start, count, buf)
         return ffi.buffer(buf, count * PAGE_SIZE)
 
