@@ -173,6 +173,8 @@ class Machine:
     ) -> None:
         self._build(_load_program(program), memory_size, cost_model, max_cycles, output_limit)
         size = self.memory_size
+        if not isinstance(stack_size, int) or stack_size < 0:
+            raise ConfigError(f"stack_size must be a non-negative int, got {stack_size!r}")
         stack_room = min(stack_size, size // 4)
         self._build_stack([self.program.name or "program", *args])
         self._m.brk_min = self._m.brk = self.program.image_end
@@ -185,6 +187,9 @@ class Machine:
                max_cycles: Optional[int], output_limit: int) -> None:
         """Validate the configuration and load the program image; no process yet."""
         self.program = program
+        if not isinstance(memory_size, (int, str)) or isinstance(memory_size, bool):
+            raise ConfigError(f"memory_size must be an int or a string such as '64MiB', "
+                              f"got {memory_size!r}")
         try:
             size = parse_size(memory_size)
         except ValueError as e:
@@ -192,9 +197,9 @@ class Machine:
         if size % PAGE_SIZE or not PAGE_SIZE <= size <= MAX_MEMORY_SIZE:
             raise ConfigError(f"memory_size must be a multiple of {PAGE_SIZE} between "
                               f"{PAGE_SIZE} and {MAX_MEMORY_SIZE} bytes, got {size}")
-        if max_cycles is not None and not 0 <= max_cycles <= _U64:
+        if max_cycles is not None and (not isinstance(max_cycles, int) or not 0 <= max_cycles <= _U64):
             raise ConfigError(f"max_cycles must be a non-negative 64-bit integer, got {max_cycles}")
-        if not 0 <= output_limit <= _U64:
+        if not isinstance(output_limit, int) or not 0 <= output_limit <= _U64:
             raise ConfigError(f"output_limit must be non-negative, got {output_limit}")
         try:
             self.cost_model, costs = _cost.resolve(cost_model)
@@ -290,7 +295,10 @@ class Machine:
         if rc == _RV_BUDGET:    # the common case of a slice: keep it lean
             cycles = m.cycles
             return RunResult("budget", cycles, cycles - start)
-        while rc == _RV_HOST_CALL and not self._host_call_pending():
+        while rc == _RV_HOST_CALL:
+            if self._host_call_pending():   # suspended by its handler, or failed
+                rc = int(m.status)
+                break
             rc = _rv_run(m, start + budget - m.cycles if budget < _U64 - start else _U64)
         return self._result(rc, start)
 
@@ -313,7 +321,13 @@ class Machine:
         if ret is SUSPEND:
             return True
         if ret is not None:
-            self.registers["a0"] = int(ret)
+            if not isinstance(ret, int) or isinstance(ret, bool):
+                self._host_error = HostCallError(
+                    f"handler for syscall {number} returned {type(ret).__name__}, not an int, "
+                    f"None or rvdist.SUSPEND", pc=int(m.host_call_pc))
+                self._fail(lib.RV_ERR_HOST, int(m.host_call_pc))
+                return True
+            self.registers["a0"] = ret
         lib.rv_finish_host_call(m)
         return False
 
@@ -408,6 +422,8 @@ class Machine:
 
     @max_cycles.setter
     def max_cycles(self, value: Optional[int]) -> None:
+        if value is not None and (not isinstance(value, int) or not 0 <= value <= _U64):
+            raise ConfigError(f"max_cycles must be None or a non-negative 64-bit integer, got {value!r}")
         m = self._m
         m.max_cycles = _U64 if value is None else value
         if m.status == lib.RV_ERROR and m.err_kind == lib.RV_ERR_CYCLES:
@@ -476,6 +492,9 @@ class Machine:
         """Copy ``length`` bytes of guest memory from ``address``."""
         if length < 0:
             raise ConfigError("length must be non-negative")
+        if not 0 <= address <= self.memory_size - length:
+            raise MemoryFault("load_fault", f"read of {length} bytes at {address:#x} is outside "
+                              f"guest memory (size {self.memory_size:#x})", pc=self.pc, address=address)
         buf = ffi.new("uint8_t[]", length) if length else ffi.NULL
         if lib.rv_read(self._m, address & _U64, buf, length):
             raise MemoryFault("load_fault", f"read of {length} bytes at {address:#x} is outside "

@@ -166,9 +166,10 @@ class Snapshot:
         pos = _PREFIX.size
         try:
             header = json.loads(bytes(view[pos:pos + head_len]))
+            _check_header(header)
             layout = _Layout.from_header(header)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise SnapshotError(f"malformed snapshot header: {type(e).__name__}: {e}") from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+            raise SnapshotError(f"malformed snapshot header: {e}") from None
         pos += head_len
         expected = pos + layout.tables + layout.io_len + layout.chunk_bytes + 4
         if expected != n:
@@ -330,6 +331,99 @@ class _Layout:
         return cls(n_data, n_zero, io["io_block"], chunks)
 
 
+_HEX = frozenset("0123456789abcdef")
+_I32 = (-(1 << 31), (1 << 31) - 1)
+#: Largest stdout + stderr + stdin one snapshot may carry once decompressed.
+MAX_IO_BYTES = 1 << 32
+
+
+def _check_header(h: Any) -> None:
+    """Check every field a restore relies on, so nothing untrusted reaches the core.
+
+    Raises ValueError (or KeyError/TypeError) naming the first bad field.
+    """
+    def obj(v: Any, what: str, keys: tuple[str, ...]) -> dict:
+        if not isinstance(v, dict):
+            raise ValueError(f"{what} must be an object")
+        missing = [k for k in keys if k not in v]
+        if missing:
+            raise ValueError(f"{what} lacks {', '.join(missing)}")
+        return v
+
+    def ids(v: Any, what: str, nullable: bool = False) -> None:
+        if v is None and nullable:
+            return
+        if not isinstance(v, str) or not 0 < len(v) <= 64 or not set(v) <= _HEX:
+            raise ValueError(f"{what} must be a hex string, got {v!r}")
+
+    def ints(v: Any, what: str, n: int) -> list[int]:
+        if not isinstance(v, list) or len(v) != n:
+            raise ValueError(f"{what} must be a list of {n} integers")
+        return [_int(x, what) for x in v]
+
+    obj(h, "header", ("id", "parent", "core_version", "isa", "program", "config", "state", "io", "pages"))
+    ids(h["id"], "id")
+    ids(h["parent"], "parent", nullable=True)
+    _int(h["core_version"], "core_version")
+    if not isinstance(h["isa"], str):
+        raise ValueError("isa must be a string")
+    prog = obj(h["program"], "program", ("digest", "name"))
+    ids(prog["digest"], "program digest")
+    if prog["name"] is not None and not isinstance(prog["name"], str):
+        raise ValueError("program name must be a string")
+
+    cfg = obj(h["config"], "config", ("memory_size", "cost_model", "costs", "output_limit", "max_cycles"))
+    size = _int(cfg["memory_size"], "memory_size")
+    if size % PAGE_SIZE or not PAGE_SIZE <= size <= 1 << 32:
+        raise ValueError(f"memory_size {size} is not a page multiple up to 4 GiB")
+    if not isinstance(cfg["cost_model"], str):
+        raise ValueError("cost_model must be a string")
+    if any(not 1 <= c <= lib.RV_MAX_COST for c in ints(cfg["costs"], "costs", lib.RV_NCLASSES)):
+        raise ValueError(f"costs must each be 1..{lib.RV_MAX_COST}")
+    _int(cfg["output_limit"], "output_limit")
+    if cfg["max_cycles"] is not None:
+        _int(cfg["max_cycles"], "max_cycles")
+
+    st = obj(h["state"], "state", ("pc", "x", "cycles", "reservation", "status", "exit_code",
+                                   "error", "stdin_pos", "brk"))
+    _int(st["pc"], "pc")
+    ints(st["x"], "x", 32)
+    _int(st["cycles"], "cycles")
+    _int(st["reservation"], "reservation")
+    if st["status"] not in _STATUS_CODES:
+        raise ValueError(f"unknown status {st['status']!r}")
+    if not isinstance(st["exit_code"], int) or not _I32[0] <= st["exit_code"] <= _I32[1]:
+        raise ValueError("exit_code must be a 32-bit integer")
+    kind, bits, *_ = ints(st["error"], "error", 6)
+    if kind > lib.RV_ERR_HOST or bits >= 1 << 32:
+        raise ValueError("error kind or bits out of range")
+    _int(st["stdin_pos"], "stdin_pos")
+    brk, lo, hi = ints(st["brk"], "brk", 3)
+    if not lo <= brk <= hi <= size:
+        raise ValueError(f"brk {brk:#x} outside [{lo:#x}, {hi:#x}] or past memory")
+
+    io = obj(h["io"], "io", ("stdout_len", "stderr_len", "stdout_part", "stderr_part", "stdin_len",
+                             "io_block"))
+    for k in io:
+        _int(io[k], k)
+    if io["stdout_part"] > io["stdout_len"] or io["stderr_part"] > io["stderr_len"]:
+        raise ValueError("an output part is longer than the output")
+    plain = io["stdout_part"] + io["stderr_part"] + io["stdin_len"]
+    # lz4 expands at most ~255x: anything more is a decompression bomb.
+    if plain > MAX_IO_BYTES or plain > 255 * io["io_block"] + 64:
+        raise ValueError(f"I/O block claims {plain} bytes from {io['io_block']} compressed")
+    if h["parent"] is not None and io["stdin_len"]:
+        raise ValueError("an incremental snapshot carries stdin")
+    if h["parent"] is None and st["stdin_pos"] > io["stdin_len"]:
+        raise ValueError("stdin position beyond stdin")
+
+    pages = obj(h["pages"], "pages", ("data", "zero", "chunks"))
+    if not isinstance(pages["chunks"], list):
+        raise ValueError("pages.chunks must be a list")
+    for c in pages["chunks"]:
+        ints(c, "page block entry", 4)
+
+
 def _int(v: Any, what: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _U64:
         raise ValueError(f"{what} must be a non-negative integer, got {v!r}")
@@ -442,6 +536,18 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
             max_cycles: Any, output_limit: Optional[int]) -> "Machine":
     """Build a fresh machine from ``program`` and a snapshot or chain of them."""
     chain = [snapshots] if isinstance(snapshots, Snapshot) else list(snapshots)
+    for snap in chain:
+        if not isinstance(snap, Snapshot):
+            raise SnapshotError(f"expected Snapshot objects, got {type(snap).__name__}")
+        try:    # Snapshot objects may also be built by hand: trust none
+            _check_header(snap.header)
+            layout = _Layout.from_header(snap.header)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+            raise SnapshotError(f"malformed snapshot header: {e}") from None
+        if len(snap.chunks) != len(layout.chunks) or len(snap.data_pages) != 4 * layout.n_data \
+                or len(snap.zero_pages) != 4 * layout.n_zero:
+            raise SnapshotError(f"snapshot {snap.id}: page tables do not match its header")
+        snap._check_pages(snap.header["config"]["memory_size"] // PAGE_SIZE)
     _check_chain(chain)
     base = chain[0].header
     for snap in chain:
@@ -463,8 +569,6 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
     cfg = last["config"]
     costs = cfg["costs"]
     from rvdist import cost as _cost
-    if not isinstance(costs, list) or len(costs) != len(_cost.CLASSES):
-        raise SnapshotError(f"incompatible cost table in snapshot: {costs!r}")
     st = last["state"]
     try:
         machine = machine_cls.__new__(machine_cls)
@@ -489,8 +593,6 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
         _apply_pages(m, snap)
 
     x, err = st["x"], st["error"]
-    if len(x) != 32 or st["status"] not in _STATUS_CODES or len(err) != 6 or len(st["brk"]) != 3:
-        raise SnapshotError("malformed snapshot state")
     try:
         for i in range(1, 32):
             m.x[i] = x[i]

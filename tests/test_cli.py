@@ -1,0 +1,244 @@
+"""The ``rvdist`` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import GUESTS, guest_paths, symbols
+
+HELLO = str(GUESTS / "c/hello.elf")
+MSG = b"spam spam spam spam\n"
+
+
+def rvdist_cli(*args: str, stdin: bytes = b"", cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rvdist.cli", *args], input=stdin,
+                          capture_output=True, timeout=120, cwd=cwd)
+
+
+def no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
+
+
+def json_result(proc: subprocess.CompletedProcess) -> dict:
+    """The one JSON object --json must print, and nothing else on stdout."""
+    no_traceback(proc)
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 1, f"expected one JSON line, got {proc.stdout[:500]!r}"
+    obj = json.loads(lines[0])
+    assert isinstance(obj, dict)
+    return obj
+
+
+# --- help and entry points -------------------------------------------------------
+
+
+def test_help() -> None:
+    top = rvdist_cli("--help")
+    assert top.returncode == 0 and b"run" in top.stdout
+    run = rvdist_cli("run", "--help")
+    assert run.returncode == 0
+    for option in (b"--json", b"--max-cycles", b"--slice-cycles", b"--memory", b"--stdin",
+                   b"--cost-model", b"--output-limit", b"124", b"125"):
+        assert option in run.stdout, f"{option!r} missing from `rvdist run --help`"
+    no_traceback(top)
+    no_traceback(run)
+
+
+def test_console_script() -> None:
+    exe = shutil.which("rvdist")
+    if exe is None:
+        pytest.skip("the rvdist console script is not on PATH")
+    proc = subprocess.run([exe, "run", HELLO, "x"], capture_output=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\nx\n")
+    assert subprocess.run([exe, "--help"], capture_output=True, timeout=120).returncode == 0
+
+
+def test_no_command_is_a_usage_error() -> None:
+    proc = rvdist_cli()
+    assert proc.returncode == 2
+    no_traceback(proc)
+
+
+# --- running ----------------------------------------------------------------------
+
+
+def test_run_passes_output_and_exit_code() -> None:
+    proc = rvdist_cli("run", HELLO, "a", "b")
+    assert proc.stdout == b"hello from rvdist\na\nb\n"
+    assert proc.returncode == 3, "rvdist exits with the guest's exit code (argc)"
+    assert proc.stderr == b""
+
+
+def test_guest_args_that_look_like_options() -> None:
+    proc = rvdist_cli("run", HELLO, "--", "--json", "-x")
+    assert (proc.returncode, proc.stdout) == (3, b"hello from rvdist\n--json\n-x\n")
+
+
+def test_exit_code_is_taken_mod_256() -> None:
+    args = [str(i) for i in range(299)]  # argc = 300
+    proc = rvdist_cli("run", HELLO, "--", *args)
+    assert proc.returncode == 300 % 256
+    assert proc.stdout.count(b"\n") == 300
+
+
+def test_json_result() -> None:
+    proc = rvdist_cli("run", "--json", "--slice-cycles", "50", HELLO, "a", "b")
+    obj = json_result(proc)
+    assert proc.returncode == 3
+    assert obj["status"] == "exited" and obj["exit_code"] == 3
+    assert obj["stdout"] == "hello from rvdist\na\nb\n" and obj["stderr"] == ""
+    assert obj["error"] is None
+    assert obj["cost_model"] == "unit"
+    assert isinstance(obj["cycles"], int) and obj["cycles"] > 100
+    assert obj["slices"] == -(-obj["cycles"] // 50) > 1, obj
+    one = json_result(rvdist_cli("run", "--json", HELLO, "a", "b"))
+    assert one["slices"] == 1 and one["cycles"] == obj["cycles"]
+    assert proc.stderr == b""
+
+
+def test_json_binary_output() -> None:
+    data = b"\xff\xfe bytes \x80"
+    proc = rvdist_cli("run", "--json", "--stdin", "-", str(GUESTS / "c/upper.elf"), stdin=data)
+    obj = json_result(proc)
+    assert base64.b64decode(obj["stdout_base64"]) == b"\xff\xfe BYTES \x80"
+    assert proc.returncode == 0
+
+
+def test_stdin_from_file_and_pipe(tmp_path: Path) -> None:
+    upper = str(GUESTS / "c/upper.elf")
+    text = b"from a file, " * 50 + b"end\n"
+    f = tmp_path / "in.txt"
+    f.write_bytes(text)
+    proc = rvdist_cli("run", "--stdin", str(f), upper)
+    assert (proc.returncode, proc.stdout) == (0, text.upper())
+    proc = rvdist_cli("run", "--stdin", "-", upper, stdin=b"piped in\n")
+    assert (proc.returncode, proc.stdout) == (0, b"PIPED IN\n")
+    proc = rvdist_cli("run", upper, stdin=b"ignored without --stdin")
+    assert (proc.returncode, proc.stdout) == (0, b"")
+
+
+def test_memory_option() -> None:
+    obj = json_result(rvdist_cli("run", "--json", "--memory", "64MiB", str(GUESTS / "c/memsort.elf"), "4k"))
+    assert (obj["status"], obj["exit_code"]) == ("exited", 0)
+    assert obj["stdout"].startswith("elements=512\n") and "sorted=yes\n" in obj["stdout"]
+    small = json_result(rvdist_cli("run", "--json", "--memory", "64KiB", str(GUESTS / "c/memsort.elf"), "4k"))
+    assert small["error"]["kind"] == "program", "the program does not fit 64 KiB"
+
+
+def test_cost_model_option(tmp_path: Path) -> None:
+    muldiv = str(GUESTS / "isa/muldiv.elf")
+    unit = json_result(rvdist_cli("run", "--json", muldiv))
+    ckb = json_result(rvdist_cli("run", "--json", "--cost-model", "ckb", muldiv))
+    table = tmp_path / "costs.json"
+    table.write_text(json.dumps({"div": 7}))
+    custom = json_result(rvdist_cli("run", "--json", "--cost-model", str(table), muldiv))
+    assert unit["exit_code"] == ckb["exit_code"] == custom["exit_code"] == 0
+    assert (unit["cost_model"], ckb["cost_model"], custom["cost_model"]) == ("unit", "ckb", "custom")
+    assert ckb["cycles"] > unit["cycles"] and custom["cycles"] > unit["cycles"]
+    assert custom["cycles"] != ckb["cycles"]
+
+
+# --- guest errors -------------------------------------------------------------------
+
+
+def test_guest_fault_json() -> None:
+    relpath = "faults/store_text.elf"
+    syms = symbols(relpath)
+    proc = rvdist_cli("run", "--json", str(GUESTS / relpath))
+    obj = json_result(proc)
+    assert proc.returncode == 125
+    assert obj["status"] == "error" and obj["exit_code"] is None
+    err = obj["error"]
+    assert err["kind"] == "write_exec"
+    assert (err["pc"], err["address"]) == (syms["fault_here"], syms["fault_addr"])
+    assert f"{syms['fault_here']:#x}" in err["message"]
+
+
+FAULT_OPTIONS = {"infinite_loop": ["--max-cycles", "1000"], "write_forever": ["--output-limit", "100"]}
+
+
+FAULT_PARAMS = [pytest.param(p, id=Path(p).stem) for p in guest_paths("faults/*.elf")]
+
+
+@pytest.mark.parametrize("relpath", FAULT_PARAMS)
+def test_every_fault_json(relpath: str) -> None:
+    name = Path(relpath).stem
+    proc = rvdist_cli("run", "--json", *FAULT_OPTIONS.get(name, []), str(GUESTS / relpath))
+    obj = json_result(proc)
+    assert proc.returncode == (124 if name == "infinite_loop" else 125), proc.returncode
+    assert obj["status"] == "error"
+    assert obj["error"] is not None, "a guest error must be described"
+    assert {"kind", "pc", "address", "message"} <= obj["error"].keys()
+    assert obj["error"]["pc"] == symbols(relpath)["fault_here"]
+
+
+@pytest.mark.parametrize("relpath", FAULT_PARAMS)
+def test_every_fault_plain(relpath: str) -> None:
+    name = Path(relpath).stem
+    proc = rvdist_cli("run", *FAULT_OPTIONS.get(name, []), str(GUESTS / relpath))
+    no_traceback(proc)
+    assert proc.returncode == (124 if name == "infinite_loop" else 125), proc.returncode
+    assert b"rvdist: guest error" in proc.stderr, proc.stderr
+
+
+def test_max_cycles_exit_124() -> None:
+    proc = rvdist_cli("run", "--json", "--max-cycles", "1000", str(GUESTS / "faults/infinite_loop.elf"))
+    obj = json_result(proc)
+    assert proc.returncode == 124
+    assert obj["error"]["kind"] == "cycles_exceeded" and obj["cycles"] == 1000
+    proc = rvdist_cli("run", "--max-cycles", "50", HELLO)
+    assert proc.returncode == 124 and b"max_cycles" in proc.stderr
+
+
+def test_output_limit_passthrough() -> None:
+    proc = rvdist_cli("run", "--output-limit", "1000", "--slice-cycles", "77",
+                      str(GUESTS / "faults/write_forever.elf"))
+    assert proc.returncode == 125
+    assert proc.stdout == MSG * 50, "output up to the limit must all get through"
+    assert b"output limit" in proc.stderr
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+BAD_INPUTS = {
+    "not-elf": lambda d: [str(GUESTS / "README.md")],
+    "empty-file": lambda d: [str(d / "empty.elf")],
+    "missing-file": lambda d: [str(d / "no-such.elf")],
+    "directory": lambda d: [str(d)],
+    "memory-parsecs": lambda d: ["--memory", "12parsecs", HELLO],
+    "memory-not-page": lambda d: ["--memory", "4097", HELLO],
+    "memory-zero": lambda d: ["--memory", "0", HELLO],
+    "memory-too-big": lambda d: ["--memory", "8GiB", HELLO],
+    "memory-too-small": lambda d: ["--memory", "64KiB", HELLO],
+    "cost-model": lambda d: ["--cost-model", "nope", HELLO],
+    "cost-file": lambda d: ["--cost-model", str(d / "bad.json"), HELLO],
+    "slice-zero": lambda d: ["--slice-cycles", "0", HELLO],
+    "max-cycles-negative": lambda d: ["--max-cycles", "-5", HELLO],
+    "stdin-missing": lambda d: ["--stdin", str(d / "no-such.txt"), HELLO],
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+@pytest.mark.parametrize("json_mode", [True, False], ids=["json", "plain"])
+def test_bad_input_exits_2(case: str, json_mode: bool, tmp_path: Path) -> None:
+    (tmp_path / "empty.elf").write_bytes(b"")
+    (tmp_path / "bad.json").write_text('{"div": 0}')
+    args = BAD_INPUTS[case](tmp_path)
+    proc = rvdist_cli("run", *(["--json"] if json_mode else []), *args)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    no_traceback(proc)
+    if json_mode:
+        obj = json_result(proc)
+        assert obj["status"] == "error" and obj["exit_code"] is None
+        assert {"kind", "message"} <= obj["error"].keys() and obj["error"]["message"]
+    else:
+        assert proc.stdout == b""
+        assert b"error" in proc.stderr
