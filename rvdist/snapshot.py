@@ -75,6 +75,12 @@ class Snapshot:
     io_block: bytes
     chunks: list[Any] = field(default_factory=list)     # bytes-like
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Decoded page blocks are views into the encoded bytes; pickle them as bytes.
+        state = dict(self.__dict__)
+        state["chunks"] = [bytes(c) for c in self.chunks]
+        return state
+
     # -- identity -----------------------------------------------------------
 
     @property
@@ -148,6 +154,8 @@ class Snapshot:
         when it is restored. Raises :class:`SnapshotError` for anything that
         is not a well-formed snapshot of a known format version.
         """
+        if not isinstance(data, bytes):
+            data = bytes(data)      # page blocks stay views into it: it must not change
         view = memoryview(data)
         n = len(view)
         if n > max_size:
@@ -168,8 +176,8 @@ class Snapshot:
             header = json.loads(bytes(view[pos:pos + head_len]))
             _check_header(header)
             layout = _Layout.from_header(header)
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
-            raise SnapshotError(f"malformed snapshot header: {e}") from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as e:
+            raise SnapshotError(f"malformed snapshot header: {str(e)[:200]}") from None
         pos += head_len
         expected = pos + layout.tables + layout.io_len + layout.chunk_bytes + 4
         if expected != n:
@@ -385,7 +393,9 @@ def _check_header(h: Any) -> None:
         _int(cfg["max_cycles"], "max_cycles")
 
     st = obj(h["state"], "state", ("pc", "x", "cycles", "reservation", "status", "exit_code",
-                                   "error", "stdin_pos", "brk"))
+                                   "error", "stdin_pos", "brk", "host_error"))
+    if st["host_error"] is not None and not isinstance(st["host_error"], str):
+        raise ValueError("host_error must be a string or null")
     _int(st["pc"], "pc")
     ints(st["x"], "x", 32)
     _int(st["cycles"], "cycles")
@@ -436,10 +446,19 @@ def _check_chain(chain: Sequence[Snapshot]) -> None:
     if chain[0].incremental:
         raise SnapshotError(f"snapshot chain starts with incremental snapshot {chain[0].id} "
                             f"(parent {chain[0].parent}); it needs its full base first")
+    base = chain[0].header
     for prev, snap in zip(chain, chain[1:]):
         if snap.parent != prev.id:
             raise SnapshotError(f"broken snapshot chain: {snap.id} names parent {snap.parent}, "
                                 f"but follows {prev.id}")
+        h = snap.header
+        for key in ("program", "core_version", "isa"):
+            if h[key] != base[key]:
+                raise SnapshotError(f"snapshot {snap.id} differs from its base {chain[0].id} in {key}")
+        if h["config"]["memory_size"] != base["config"]["memory_size"] or \
+                h["config"]["costs"] != base["config"]["costs"]:
+            raise SnapshotError(f"snapshot {snap.id} has a different machine configuration "
+                                f"from the base snapshot {chain[0].id}")
 
 
 def _encode(header: dict[str, Any], data_pages: bytes, zero_pages: bytes, gather,
@@ -511,6 +530,9 @@ def capture(machine: "Machine", incremental: bool) -> Snapshot:
                       int(m.host_call), int(m.host_call_pc)],
             "stdin_pos": int(m.stdin_pos),
             "brk": [int(m.brk), int(m.brk_min), int(m.brk_max)],
+            # A failed host-call handler is a Python exception: keep its message.
+            "host_error": str(machine._host_error) if m.status == lib.RV_ERROR and
+            m.err_kind == lib.RV_ERR_HOST and machine._host_error else None,
         },
         "io": {"stdout_len": machine.output_length(1), "stderr_len": machine.output_length(2)},
     }
@@ -548,8 +570,6 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
                 or len(snap.zero_pages) != 4 * layout.n_zero:
             raise SnapshotError(f"snapshot {snap.id}: page tables do not match its header")
         snap._check_pages(snap.header["config"]["memory_size"] // PAGE_SIZE)
-    _check_chain(chain)
-    base = chain[0].header
     for snap in chain:
         h = snap.header
         if h["program"]["digest"] != program.digest:
@@ -561,10 +581,7 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
                                 f"this core is version {lib.RV_CORE_VERSION}")
         if h.get("isa") != ISA:
             raise SnapshotError(f"snapshot {snap.id} is for ISA {h.get('isa')!r}, not {ISA!r}")
-        if h["config"]["memory_size"] != base["config"]["memory_size"] or \
-                h["config"]["costs"] != base["config"]["costs"]:
-            raise SnapshotError(f"snapshot {snap.id} has a different machine configuration "
-                                f"from the base snapshot {chain[0].id}")
+    _check_chain(chain)
     last = chain[-1].header
     cfg = last["config"]
     costs = cfg["costs"]
@@ -573,8 +590,7 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
     try:
         machine = machine_cls.__new__(machine_cls)
         machine._build(program, cfg["memory_size"], dict(zip(_cost.CLASSES, costs)),
-                       cfg["max_cycles"] if max_cycles is ... else max_cycles,
-                       cfg["output_limit"] if output_limit is None else output_limit)
+                       cfg["max_cycles"], cfg["output_limit"] if output_limit is None else output_limit)
     except Exception as e:  # ConfigError or ProgramError: the snapshot does not fit
         raise SnapshotError(f"incompatible snapshot configuration: {e}") from None
     machine.cost_model = cfg["cost_model"]
@@ -608,6 +624,11 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
     for i, data in enumerate((stdout, stderr)):
         if data and lib.rv_append_output(m, i + 1, ffi.from_buffer(data), len(data)):
             raise SnapshotError("cannot allocate the captured output of the snapshot")
+    if st["host_error"] is not None:
+        from rvdist.errors import HostCallError
+        machine._host_error = HostCallError(st["host_error"], pc=st["error"][2])
+    if max_cycles is not ...:
+        machine.max_cycles = max_cycles     # a raised limit also lifts a CyclesExceeded stop
     machine._snapshot_id = chain[-1].id
     machine._snapshot_output = (len(stdout), len(stderr))
     return machine

@@ -1,0 +1,1095 @@
+"""Tests of snapshots (:mod:`rvdist.snapshot`): suspend, resume, migrate.
+
+The promise under test: a snapshot holds the whole machine state between
+two slices (pc, registers, cycles, the LR/SC reservation, captured output,
+stdin and its position, brk and every changed page), so resuming it in a
+fresh machine -- even in a fresh process -- ends exactly like one
+uninterrupted run. Incremental snapshots hold only the pages dirtied since
+the previous snapshot and name it as their parent; a chain restores to the
+same state as a full snapshot, and ``Snapshot.compact`` merges a chain into
+one full snapshot. Anything that does not fit (another program, another
+core or format version, another configuration, corrupt data) is refused
+with :class:`SnapshotError`.
+
+Host-call handlers are *not* part of a snapshot: a machine restored from a
+snapshot has no handlers until the caller registers them again.
+
+Corrupt and hostile encodings are tested in test_snapshot_corruption.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from elfgen import PF_R, PF_W, PF_X, Seg, make_elf
+from rvdist import SUSPEND, Machine, Program, Snapshot, SnapshotError
+from rvdist.errors import RvError, UnsupportedSyscall
+
+GUESTS = Path(__file__).parent / "guests"
+PAGE = 4096
+NO_RESERVATION = (1 << 64) - 1
+MiB = 1 << 20
+
+
+# -- helpers -------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def guest(relpath: str) -> Program:
+    path = GUESTS / relpath
+    if not path.is_file():
+        pytest.skip(f"guest program {relpath} is not built")
+    return Program.from_file(path)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One guest run: program (relative to tests/guests), argv[1:], stdin, memory."""
+
+    program: str
+    args: tuple[str, ...] = ()
+    stdin: bytes = b""
+    memory_size: int = 4 * MiB
+
+    def machine(self, cost_model: str = "unit", **kw: Any) -> Machine:
+        return Machine(guest(self.program), args=self.args, stdin=self.stdin,
+                       memory_size=self.memory_size, cost_model=cost_model, **kw)
+
+
+UPPER_STDIN = (b"Hello, snapshot World!\nthe quick brown fox jumps over the lazy dog\n"
+               b"0123456789 {mixed} CaSe ~end of line\n" * 3)
+
+CASES = {
+    "memsort_64k": Case("c/memsort.elf", ("64k",), memory_size=8 * MiB),
+    "memsort_256k": Case("c/memsort.elf", ("256k",), memory_size=8 * MiB),
+    "intloop": Case("c/intloop.elf", ("20000",)),
+    "lrsc_counter": Case("c/lrsc_counter.elf", ("300",)),
+    "rewrite_pages": Case("c/rewrite_pages.elf"),
+    "brkgrow": Case("c/brkgrow.elf"),
+    "upper": Case("c/upper.elf", stdin=UPPER_STDIN),
+    "hello": Case("c/hello.elf", ("alpha", "two words", "", "last")),
+    "primes": Case("c/primes.elf", ("20000",)),
+}
+
+
+def memory_digest(m: Machine) -> str:
+    return hashlib.sha256(m.read_memory(0, m.memory_size)).hexdigest()
+
+
+def observe(m: Machine, memory: bool = True) -> dict[str, Any]:
+    """Everything observable about a machine, for equality checks."""
+    err = m.error
+    d = {
+        "state": m.state,
+        "exit_code": m.exit_code,
+        "error": None if err is None else err.to_dict(),
+        "stdout": m.stdout,
+        "stderr": m.stderr,
+        "cycles": m.cycles,
+        "pc": m.pc,
+        "registers": list(m.registers),
+        "stdin_position": m.stdin_position,
+        "brk": m.brk,
+        "max_cycles": m.max_cycles,
+        "memory_size": m.memory_size,
+    }
+    if memory:
+        d["memory"] = memory_digest(m)
+    return d
+
+
+def roundtrip(snap: Snapshot) -> Snapshot:
+    """Encode and decode a snapshot, as a migration would."""
+    data = snap.to_bytes()
+    back = Snapshot.from_bytes(data)
+    assert back.to_bytes() == data
+    return back
+
+
+def reencode(snap: Snapshot, header: dict[str, Any]) -> Snapshot:
+    """A snapshot with ``header`` instead of snap's, through a (valid-crc) encoding."""
+    forged = Snapshot(header, snap.data_pages, snap.zero_pages, snap.io_block, list(snap.chunks))
+    return Snapshot.from_bytes(forged.to_bytes())
+
+
+def edited(snap: Snapshot) -> dict[str, Any]:
+    """A deep copy of a snapshot's header, to edit."""
+    return json.loads(json.dumps(snap.header))
+
+
+def finish(m: Machine) -> dict[str, Any]:
+    r = m.run()
+    assert r.done, r
+    return observe(m)
+
+
+@functools.lru_cache(maxsize=None)
+def reference(case_name: str, cost_model: str, max_cycles: Optional[int] = None) -> dict[str, Any]:
+    """The outcome of one uninterrupted run of a case."""
+    return finish(CASES[case_name].machine(cost_model, max_cycles=max_cycles))
+
+
+def limit(case_name: str, cost_model: str, fraction: Optional[float]) -> Optional[int]:
+    """A max_cycles at ``fraction`` of the case's whole run (None: no limit)."""
+    if fraction is None:
+        return None
+    return int(reference(case_name, cost_model)["cycles"] * fraction)
+
+
+@functools.lru_cache(maxsize=None)
+def expected_exit(case: Case) -> Optional[int]:
+    for e in json.loads((GUESTS / "expected.json").read_text()):
+        if e["program"] == case.program and tuple(e["args"]) == case.args \
+                and e["stdin"].encode() == case.stdin:
+            return e["exit_code"]
+    return None
+
+
+# -- a tiny assembler for hand-made programs ------------------------------------
+
+ZERO, RA, SP, T0, T1, T2, S0, S1, A0, A1, A2, A7 = 0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 17
+
+
+def _itype(imm: int, rs1: int, f3: int, rd: int, op: int) -> int:
+    return ((imm & 0xFFF) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op
+
+
+def addi(rd: int, rs1: int, imm: int) -> int:
+    return _itype(imm, rs1, 0, rd, 0x13)
+
+
+def add(rd: int, rs1: int, rs2: int) -> int:
+    return (rs2 << 20) | (rs1 << 15) | (rd << 7) | 0x33
+
+
+def lui(rd: int, imm20: int) -> int:
+    return ((imm20 & 0xFFFFF) << 12) | (rd << 7) | 0x37
+
+
+def sd(rs2: int, rs1: int, imm: int) -> int:
+    return ((imm >> 5 & 0x7F) << 25) | (rs2 << 20) | (rs1 << 15) | (3 << 12) | ((imm & 0x1F) << 7) | 0x23
+
+
+def ld(rd: int, rs1: int, imm: int) -> int:
+    return _itype(imm, rs1, 3, rd, 0x03)
+
+
+def lr(width: str, rd: int, rs1: int) -> int:
+    return (0b00010 << 27) | (rs1 << 15) | ({"w": 2, "d": 3}[width] << 12) | (rd << 7) | 0x2F
+
+
+def sc(width: str, rd: int, rs2: int, rs1: int) -> int:
+    return (0b00011 << 27) | (rs2 << 20) | (rs1 << 15) | ({"w": 2, "d": 3}[width] << 12) | (rd << 7) | 0x2F
+
+
+ECALL = 0x00000073
+DATA = 0x12000
+
+
+def program(words: Sequence[int], name: str, data: bytes = bytes(8)) -> Program:
+    """An ELF with ``words`` as text at 0x10000 and one R+W page at DATA starting with ``data``."""
+    code = struct.pack(f"<{len(words)}I", *words)
+    elf = make_elf([Seg(0x10000, code, flags=PF_R | PF_X),
+                    Seg(DATA, data, memsz=PAGE, flags=PF_R | PF_W)], entry=0x10000)
+    return Program(elf, name=name)
+
+
+def exit_with(reg: int) -> list[int]:
+    return [addi(A0, reg, 0), addi(A7, ZERO, 93), ECALL]
+
+
+def lrsc_program(width: str) -> Program:
+    """Stores 41 at DATA, then LR; four ALU ops; SC of value+1. Exits with the SC result."""
+    return program([
+        lui(A0, DATA >> 12),
+        addi(T0, ZERO, 41),
+        sd(T0, A0, 0),
+        lr(width, T0, A0),          # reservation set from here ...
+        addi(T0, T0, 1),
+        addi(T2, T2, 3),
+        addi(T2, T2, 5),
+        addi(T2, T2, 7),
+        sc(width, T1, T0, A0),      # ... to here
+        *exit_with(T1),
+    ], name=f"lrsc_{width}")
+
+
+def hostcall_program() -> Program:
+    """Two host calls (syscall 500 with a0 = 1, then 2); exits with the sum of their results."""
+    return program([
+        addi(S0, ZERO, 0),
+        lui(S1, DATA >> 12),
+        addi(A7, ZERO, 500),
+        addi(A0, ZERO, 1),
+        ECALL,
+        add(S0, S0, A0),
+        sd(S0, S1, 0),              # dirties the data page between the calls
+        addi(A7, ZERO, 500),
+        addi(A0, ZERO, 2),
+        ECALL,
+        add(S0, S0, A0),
+        *exit_with(S0),
+    ], name="hostcall")
+
+
+def write_program() -> Program:
+    """Writes "ERR" to stderr, "out.." to stdout, "ER" to stderr, "outt" to stdout; exits 0."""
+    words = []
+    for fd, off, n in ((2, 0, 3), (1, 3, 5), (2, 8, 2), (1, 10, 4)):
+        words += [addi(A0, ZERO, fd), lui(A1, DATA >> 12), addi(A1, A1, off), addi(A2, ZERO, n),
+                  addi(A7, ZERO, 64), ECALL]
+    return program([*words, *exit_with(ZERO)], name="writes", data=b"ERRout..ERoutt")
+
+
+# -- the core property: any schedule of slices, snapshots and restores ------------
+
+# (budget, snapshot: none/full/incremental, migrate: none/from chain/compacted/latest full)
+_budgets = st.one_of(st.integers(0, 64), st.integers(0, 5_000), st.integers(0, 400_000))
+_steps = st.lists(st.tuples(_budgets, st.sampled_from(["none", "full", "inc", "inc"]),
+                            st.sampled_from([None, None, "chain", "compact", "full"])),
+                  max_size=10)
+
+
+def run_schedule(case_name: str, cost_model: str, steps: Sequence[tuple[int, str, Optional[str]]],
+                 max_cycles: Optional[int] = None) -> dict[str, Any]:
+    """Run a case following ``steps``; return the final observation.
+
+    After each slice a snapshot may be taken (encoded and decoded) and the
+    run may move to a fresh machine restored from the current chain, its
+    compaction, or the chain's full base only (which rewinds the run).
+    Every restored machine must equal the machine at the snapshot's moment.
+    """
+    case = CASES[case_name]
+    m = case.machine(cost_model, max_cycles=max_cycles)
+    chain: list[tuple[Snapshot, dict[str, Any]]] = []     # (snapshot, state when taken)
+    for budget, action, migrate in steps:
+        before = m.cycles
+        r = m.run(budget)
+        assert r.used <= budget and r.cycles == before + r.used == m.cycles
+        if action == "full":
+            chain = [(roundtrip(m.snapshot()), observe(m))]
+        elif action == "inc":
+            s = roundtrip(m.snapshot(incremental=True))
+            if chain:
+                assert s.parent == chain[-1][0].id
+                chain.append((s, observe(m)))
+            else:       # the machine's first snapshot is a full one
+                assert s.parent is None
+                chain = [(s, observe(m))]
+        if migrate and chain:
+            if migrate == "chain":
+                source: Any = [s for s, _ in chain]
+                expect = chain[-1][1]
+            elif migrate == "compact":
+                source = roundtrip(Snapshot.compact([s for s, _ in chain]))
+                assert source.id == chain[-1][0].id and source.parent is None
+                expect = chain[-1][1]
+                chain = [(source, expect)]
+            else:
+                source, expect = chain[0]
+                chain = chain[:1]
+            m = Machine.restore(guest(case.program), source)
+            assert observe(m) == expect
+            event(f"restored from {migrate} ({expect['state']})")
+    return finish(m)
+
+
+def check_schedule(case_name: str, cost_model: str, steps, fraction: Optional[float] = None) -> None:
+    max_cycles = limit(case_name, cost_model, fraction)
+    got = run_schedule(case_name, cost_model, steps, max_cycles)
+    want = reference(case_name, cost_model, max_cycles)
+    assert got == want
+    code = expected_exit(CASES[case_name])
+    if code is not None and fraction is None:
+        assert got["exit_code"] == code
+
+
+# max_cycles: none, or a fraction of the whole run (the run then ends in CyclesExceeded)
+_property = given(case_name=st.sampled_from(sorted(CASES)),
+                  cost_model=st.sampled_from(["unit", "unit", "ckb"]), steps=_steps,
+                  fraction=st.sampled_from([None, None, None, 0.0, 0.3, 0.999, 1.0]))
+
+
+@_property
+@example(case_name="upper", cost_model="ckb", steps=[(600, "full", None), (1, "inc", "chain"),
+                                                     (2000, "inc", "compact"), (0, "inc", "chain")],
+         fraction=None)
+@example(case_name="rewrite_pages", cost_model="unit",
+         steps=[(100_000, "full", None), (150_000, "inc", None), (200_000, "inc", "chain"),
+                (50_000, "inc", "full"), (300_000, "inc", "compact")], fraction=None)
+@example(case_name="hello", cost_model="unit", steps=[(10**6, "inc", "chain"), (5, "inc", "compact")],
+         fraction=None)
+@example(case_name="intloop", cost_model="ckb", steps=[(10**6, "full", "full"), (1, "inc", "chain")],
+         fraction=0.3)
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_schedule_of_snapshots_ends_like_one_run(case_name, cost_model, steps, fraction):
+    check_schedule(case_name, cost_model, steps, fraction)
+
+
+@pytest.mark.slow
+@_property
+@settings(max_examples=int(os.environ.get("RVDIST_PROPERTY_EXAMPLES", "2000")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+def test_any_schedule_of_snapshots_ends_like_one_run_many(case_name, cost_model, steps, fraction):
+    check_schedule(case_name, cost_model, steps, fraction)
+
+
+@pytest.mark.parametrize("case_name", sorted(CASES))
+def test_reference_runs_match_expected(case_name):
+    """The uninterrupted runs the property compares against succeed."""
+    ref = reference(case_name, "unit")
+    assert ref["state"] == "exited"
+    code = expected_exit(CASES[case_name])
+    assert ref["exit_code"] == (0 if code is None else code)
+
+
+# -- fresh process ---------------------------------------------------------------
+
+_RESUME = r"""
+import hashlib, json, sys
+from rvdist import Machine, Program, Snapshot
+prog = Program.from_file(sys.argv[1])
+snaps = [Snapshot.load(p) for p in sys.argv[2:]]
+m = Machine.restore(prog, snaps)
+r = m.run()
+json.dump({
+    "state": m.state, "exit_code": m.exit_code, "stdout": m.stdout.hex(), "stderr": m.stderr.hex(),
+    "cycles": m.cycles, "pc": m.pc, "registers": list(m.registers),
+    "stdin_position": m.stdin_position, "brk": m.brk,
+    "memory": hashlib.sha256(m.read_memory(0, m.memory_size)).hexdigest(),
+}, sys.stdout)
+"""
+
+
+@pytest.mark.parametrize("case_name,cost_model,cut,chained", [
+    ("memsort_64k", "ckb", 777_777, False),
+    ("upper", "unit", 500, True),
+    ("rewrite_pages", "unit", 300_000, True),
+])
+def test_resume_in_a_fresh_process(tmp_path, case_name, cost_model, cut, chained):
+    case = CASES[case_name]
+    m = case.machine(cost_model)
+    paths = []
+    if chained:
+        m.run(cut // 2)
+        m.snapshot().save(tmp_path / "base.snap")
+        paths.append(tmp_path / "base.snap")
+        m.run(cut - m.cycles)
+        m.snapshot(incremental=True).save(tmp_path / "inc.snap")
+        paths.append(tmp_path / "inc.snap")
+    else:
+        m.run(cut)
+        m.snapshot().save(tmp_path / "full.snap")
+        paths.append(tmp_path / "full.snap")
+    assert m.state == "ready" and m.cycles <= cut
+    proc = subprocess.run([sys.executable, "-c", _RESUME, str(GUESTS / case.program),
+                           *map(str, paths)], capture_output=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    got = json.loads(proc.stdout)
+    want = reference(case_name, cost_model)
+    assert got == {"state": want["state"], "exit_code": want["exit_code"],
+                   "stdout": want["stdout"].hex(), "stderr": want["stderr"].hex(),
+                   "cycles": want["cycles"], "pc": want["pc"], "registers": want["registers"],
+                   "stdin_position": want["stdin_position"], "brk": want["brk"],
+                   "memory": want["memory"]}
+
+
+# -- LR/SC across a snapshot -------------------------------------------------------
+
+@pytest.mark.parametrize("width", ["w", "d"])
+def test_reservation_survives_a_snapshot_between_lr_and_sc(width):
+    prog = lrsc_program(width)
+    ref = Machine(prog)
+    assert ref.run().exit_code == 0                     # SC succeeded
+    assert ref.read_memory(DATA, 8) == (42).to_bytes(8, "little")
+
+    m = Machine(prog)
+    reserved_at = []
+    while m.state == "ready":
+        s = roundtrip(m.snapshot())
+        if s.header["state"]["reservation"] != NO_RESERVATION:
+            reserved_at.append(m.pc)
+            assert s.header["state"]["reservation"] == DATA
+        m = Machine.restore(prog, s)                   # migrate at every instruction boundary
+        m.run(1)
+    assert len(reserved_at) == 5                        # after the LR and each of the 4 ALU ops
+    assert observe(m) == observe(ref)
+
+
+@pytest.mark.parametrize("width", ["w", "d"])
+def test_losing_the_reservation_would_be_seen(width):
+    """Control: a snapshot whose reservation is cleared makes the SC fail, so the
+    test above really checks that the reservation travels with the snapshot."""
+    prog = lrsc_program(width)
+    m = Machine(prog)
+    m.run(5)                                            # just past the LR
+    snap = m.snapshot()
+    assert snap.header["state"]["reservation"] == DATA
+    header = edited(snap)
+    header["state"]["reservation"] = NO_RESERVATION
+    lost = Machine.restore(prog, reencode(snap, header))
+    assert lost.run().exit_code == 1
+    assert Machine.restore(prog, snap).run().exit_code == 0
+
+
+def test_lrsc_counter_with_a_migration_inside_each_reserved_window():
+    case = Case("c/lrsc_counter.elf", ("20",))
+    ref = finish(case.machine())
+    m = case.machine()
+    migrations = 0
+    while m.state == "ready":
+        m.run(1)
+        s = m.snapshot(incremental=True)
+        if s.header["state"]["reservation"] != NO_RESERVATION:
+            m = Machine.restore(guest(case.program), Snapshot.compact([roundtrip(m.snapshot())]))
+            migrations += 1
+    assert migrations > 40                              # both LR.W and LR.D loops, every iteration
+    assert observe(m) == ref
+    assert b"sc_retries=0" in m.stdout
+
+
+# -- the same page written in several slices, brk, stdin ------------------------------
+
+def test_rewrite_pages_chain_of_increments():
+    case = CASES["rewrite_pages"]
+    m = case.machine()
+    chain: list[Snapshot] = []
+    seen: dict[int, int] = {}
+    zero_pages = 0
+    while m.state == "ready":
+        m.run(25_000)
+        s = roundtrip(m.snapshot(incremental=True))
+        chain.append(s)
+        for p in memoryview(s.data_pages).cast("I"):
+            seen[p] = seen.get(p, 0) + 1
+        zero_pages += s.info()["zero_pages"]
+        here = observe(m)
+        assert observe(Machine.restore(guest(case.program), chain)) == here
+        assert observe(Machine.restore(guest(case.program), roundtrip(Snapshot.compact(chain)))) == here
+    assert max(seen.values()) >= 4                      # the same page, in at least 4 increments
+    assert zero_pages > 0                               # phase 4 zeroes pages that held data
+    assert observe(m) == reference("rewrite_pages", "unit")
+
+
+def test_brkgrow_restored_mid_growth():
+    case = CASES["brkgrow"]
+    m = case.machine()
+    start = m.brk
+    breaks = set()
+    while m.state == "ready":
+        m.run(333_333)
+        s = roundtrip(m.snapshot())
+        assert s.header["state"]["brk"][0] == m.brk
+        breaks.add(m.brk)
+        m = Machine.restore(guest(case.program), s)
+        assert m.brk == s.header["state"]["brk"][0]
+    assert len(breaks) >= 3 and max(breaks) > start
+    assert observe(m) == reference("brkgrow", "unit")
+
+
+def test_upper_reads_stdin_and_prints_between_slices():
+    case = CASES["upper"]
+    m = case.machine()
+    chain: list[Snapshot] = []
+    positions = set()
+    printed = 0
+    while m.state == "ready":
+        m.run(97)
+        s = roundtrip(m.snapshot(incremental=bool(chain)))
+        out, err, stdin = s.io()
+        if chain:
+            assert stdin is None                        # stdin travels in the full base only
+            assert out == m.stdout[printed:]            # only the output since the parent
+        else:
+            assert stdin == UPPER_STDIN and out == m.stdout
+        assert err == b""
+        printed = len(m.stdout)
+        chain.append(s)
+        positions.add(m.stdin_position)
+        restored = Machine.restore(guest(case.program), chain)
+        assert restored.stdin == UPPER_STDIN
+        assert restored.stdin_position == m.stdin_position
+        assert restored.stdout == m.stdout
+        m = restored
+    assert len(positions) > 10 and max(positions) == len(UPPER_STDIN)
+    assert observe(m) == reference("upper", "unit")
+    assert m.stdout == UPPER_STDIN.upper()
+
+
+def test_stdout_and_stderr_are_split_between_increments():
+    prog = write_program()
+    ref = Machine(prog)
+    ref.run()
+    assert (ref.stdout, ref.stderr, ref.exit_code) == (b"out..outt", b"ERRER", 0)
+    m = Machine(prog)
+    chain: list[Snapshot] = []
+    parts = []
+    while m.state == "ready":
+        m.run(1)
+        s = roundtrip(m.snapshot(incremental=True))
+        chain.append(s)
+        parts.append(s.io()[:2])
+        for source in (chain, Snapshot.compact(chain)):
+            r = Machine.restore(prog, source)
+            assert (r.stdout, r.stderr) == (m.stdout, m.stderr)
+            assert observe(r) == observe(m)
+    assert b"".join(p[0] for p in parts) == m.stdout == ref.stdout
+    assert b"".join(p[1] for p in parts) == m.stderr == ref.stderr
+    assert ref.stdout and ref.stderr and observe(m) == observe(ref)
+
+
+# -- incremental semantics -------------------------------------------------------------
+
+def _mid(case_name: str = "rewrite_pages", cycles: int = 200_000) -> Machine:
+    m = CASES[case_name].machine()
+    assert m.run(cycles).state == "budget"
+    return m
+
+
+def test_first_incremental_snapshot_is_full():
+    m = _mid()
+    s = m.snapshot(incremental=True)
+    assert s.parent is None and not s.incremental
+    assert s.info() == m.snapshot().info() | {"id": s.info()["id"]}
+
+
+def test_snapshot_right_after_a_snapshot_holds_no_pages():
+    m = _mid()
+    full = m.snapshot()
+    again = m.snapshot(incremental=True)
+    info = again.info()
+    assert again.parent == full.id and again.incremental
+    assert info["data_pages"] == info["zero_pages"] == info["pages"] == 0
+    assert info["page_bytes"] == info["compressed_page_bytes"] == 0 and info["ratio"] is None
+    assert again.io() == (b"", b"", None)
+    assert observe(Machine.restore(guest("c/rewrite_pages.elf"), [full, again])) == observe(m)
+
+
+def test_one_dirty_page_gives_one_page():
+    m = _mid()
+    full = m.snapshot()
+    addr = 0x200000 + 123                              # heap, never touched by the guest
+    m.write_memory(addr, b"\x01")
+    one = m.snapshot(incremental=True)
+    assert one.info()["data_pages"] == 1 and one.info()["zero_pages"] == 0
+    assert list(memoryview(one.data_pages).cast("I")) == [addr // PAGE]
+    m.write_memory(addr, b"\x00")                      # back to all zeros: one zero page
+    zero = m.snapshot(incremental=True)
+    assert zero.info()["data_pages"] == 0 and zero.info()["zero_pages"] == 1
+    assert list(memoryview(zero.zero_pages).cast("I")) == [addr // PAGE]
+    for source in ([full, one, zero], Snapshot.compact([full, one, zero]), m.snapshot()):
+        assert observe(Machine.restore(guest("c/rewrite_pages.elf"), source)) == observe(m)
+    r = Machine.restore(guest("c/rewrite_pages.elf"), [full, one])
+    assert r.read_memory(addr, 1) == b"\x01"
+
+
+def test_full_chain_and_compacted_restores_are_identical():
+    m = CASES["memsort_64k"].machine("ckb")
+    chain = []
+    for i in range(6):
+        m.run(150_000)
+        chain.append(roundtrip(m.snapshot(incremental=True)))
+    full = roundtrip(m.snapshot())                      # (a full one after the increments)
+    compacted = roundtrip(Snapshot.compact(chain))
+    here = observe(m)
+    for source in (chain, compacted, [compacted], full):
+        r = Machine.restore(guest("c/memsort.elf"), source)
+        assert observe(r) == here
+        assert finish(r) == reference("memsort_64k", "ckb")
+    assert compacted.info()["pages"] == full.info()["pages"]
+    assert compacted.info()["data_pages"] == full.info()["data_pages"]
+    assert compacted.io() == full.io()
+    assert compacted.header["state"] == full.header["state"]
+
+
+def test_compacted_snapshot_keeps_the_last_id():
+    prog = guest("c/rewrite_pages.elf")
+    m = _mid(cycles=100_000)
+    chain = [m.snapshot()]
+    for _ in range(3):
+        m.run(50_000)
+        chain.append(m.snapshot(incremental=True))
+    compacted = Snapshot.compact(chain)
+    assert compacted.id == chain[-1].id and compacted.parent is None
+    m.run(60_000)
+    nxt = m.snapshot(incremental=True)
+    assert nxt.parent == compacted.id
+    here = observe(m)
+    assert observe(Machine.restore(prog, [compacted, nxt])) == here
+    assert observe(Machine.restore(prog, [*chain, nxt])) == here
+    # a machine restored from the compaction chains its own increments on it
+    r = Machine.restore(prog, compacted)
+    r.run(60_000)
+    after = r.snapshot(incremental=True)
+    assert after.parent == compacted.id
+    assert observe(Machine.restore(prog, [compacted, after])) == observe(r) == here
+    assert Snapshot.compact([compacted, after]).id == after.id
+
+
+def _chain(n: int = 3) -> tuple[Program, list[Snapshot]]:
+    m = _mid(cycles=100_000)
+    chain = [m.snapshot()]
+    for _ in range(n - 1):
+        m.run(40_000)
+        chain.append(m.snapshot(incremental=True))
+    return guest("c/rewrite_pages.elf"), chain
+
+
+@pytest.mark.parametrize("order,fragment", [
+    ("empty", "empty"),
+    ("no_base", "full base"),
+    ("skip", "broken snapshot chain"),
+    ("reversed", "full base"),
+    ("swapped", "broken snapshot chain"),
+    ("repeat", "broken snapshot chain"),
+    ("two_bases", "broken snapshot chain"),
+])
+def test_chain_order_violations(order, fragment):
+    prog, (full, a, b) = _chain(3)
+    other = _mid().snapshot()
+    chain = {
+        "empty": [],
+        "no_base": [a, b],
+        "skip": [full, b],
+        "reversed": [b, a, full],
+        "swapped": [full, b, a],
+        "repeat": [full, a, a, b],
+        "two_bases": [full, other],
+    }[order]
+    with pytest.raises(SnapshotError, match=fragment):
+        Machine.restore(prog, chain)
+    with pytest.raises(SnapshotError, match=fragment):
+        Snapshot.compact(chain)
+
+
+def test_chain_of_another_run_is_refused():
+    """An increment of one run cannot continue a base of another run of the same program."""
+    prog, (full, a, _) = _chain(3)
+    _, (full2, a2, _) = _chain(3)
+    with pytest.raises(SnapshotError, match="broken snapshot chain"):
+        Machine.restore(prog, [full, a2])
+    with pytest.raises(SnapshotError, match="broken snapshot chain"):
+        Machine.restore(prog, [full2, a])
+
+
+# -- host calls ------------------------------------------------------------------------
+
+def test_snapshot_refused_while_a_host_call_is_pending():
+    """Handlers are not part of a snapshot: register them again on the restored machine."""
+    prog = hostcall_program()
+
+    def ref_handler(mm):
+        return 10 * mm.registers["a0"]
+
+    ref = Machine(prog)
+    ref.on_syscall(500, ref_handler)
+    assert ref.run().exit_code == 30
+
+    m = Machine(prog)
+    m.on_syscall(500, lambda mm: SUSPEND)
+    r = m.run()
+    assert r.state == "host_call" and r.syscall == 500 and m.state == "host_call"
+    with pytest.raises(SnapshotError, match="host call 500 is pending"):
+        m.snapshot()
+    with pytest.raises(SnapshotError, match="pending"):
+        m.snapshot(incremental=True)
+    assert m.state == "host_call"                       # a refused snapshot changes nothing
+    m.complete_host_call(10)
+    snap = roundtrip(m.snapshot())
+    assert snap.header["state"]["status"] == "ready"
+
+    restored = Machine.restore(prog, snap)
+    assert observe(restored) == observe(m)
+    restored.on_syscall(500, ref_handler)              # not carried by the snapshot
+    assert finish(restored) == observe(ref)
+
+    # without registering the handler again, the next call is unsupported
+    bare = Machine.restore(prog, snap)
+    r = bare.run()
+    assert bare.state == "error" and isinstance(bare.error, UnsupportedSyscall)
+    assert bare.error.number == 500
+
+
+def test_incremental_snapshot_after_completing_a_host_call():
+    prog = hostcall_program()
+    m = Machine(prog)
+    m.on_syscall(500, lambda mm: SUSPEND)
+    base = m.snapshot()
+    assert m.run().state == "host_call"
+    m.complete_host_call(7)
+    inc1 = m.snapshot(incremental=True)
+    assert m.run().state == "host_call"                 # second call; the data page is dirty now
+    with pytest.raises(SnapshotError):
+        m.snapshot(incremental=True)
+    m.complete_host_call(5)
+    inc2 = m.snapshot(incremental=True)
+    assert inc2.info()["data_pages"] == 1
+    r = Machine.restore(prog, [roundtrip(base), roundtrip(inc1), roundtrip(inc2)])
+    assert observe(r) == observe(m)
+    assert r.run().exit_code == m.run().exit_code == 12
+
+
+def test_run_result_of_an_unhandled_syscall_is_error():
+    """(Was a bug before 04bf3e4: run() said 'host_call' while the machine was in error.)"""
+    m = Machine(guest("faults/ecall_unsupported.elf"))
+    r = m.run()
+    assert m.state == "error"
+    assert r.state == "error" and isinstance(r.error, UnsupportedSyscall)
+
+
+# -- finished machines ----------------------------------------------------------------
+
+def test_snapshot_of_an_exited_machine():
+    case = CASES["hello"]
+    m = case.machine()
+    m.run()
+    for snap in (m.snapshot(), Snapshot.compact([m.snapshot(), m.snapshot(incremental=True)])):
+        r = Machine.restore(guest(case.program), roundtrip(snap))
+        assert observe(r) == observe(m)
+        assert r.state == "exited" and r.exit_code == 5
+        res = r.run()
+        assert res.state == "exited" and res.exit_code == 5 and res.used == 0
+
+
+@pytest.mark.parametrize("fault", ["store_text", "exec_data", "load_oob", "store_high", "store_rodata",
+                                   "amo_misaligned", "csr", "zero_insn", "ebreak", "c_ebreak",
+                                   "ecall_unsupported"])
+def test_snapshot_of_an_errored_machine(fault):
+    prog = guest(f"faults/{fault}.elf")
+    m = Machine(prog)
+    m.run()
+    m.run()
+    assert m.state == "error"
+    r = Machine.restore(prog, roundtrip(m.snapshot()))
+    assert observe(r) == observe(m)
+    assert type(r.error) is type(m.error) and r.error.to_dict() == m.error.to_dict()
+    res = r.run()
+    assert res.state == "error" and res.used == 0 and res.error.to_dict() == m.error.to_dict()
+
+
+def test_snapshot_of_an_output_limited_machine():
+    prog = guest("faults/write_forever.elf")
+    m = Machine(prog, output_limit=1000)
+    assert m.run().state == "error" and m.error.kind == "output_limit"
+    r = Machine.restore(prog, roundtrip(m.snapshot()))
+    assert observe(r) == observe(m) and len(r.stdout) == 1000 - 1000 % 20
+    assert r.error.to_dict() == m.error.to_dict()
+
+
+def test_snapshot_of_a_cycles_exceeded_machine():
+    case = CASES["intloop"]
+    m = case.machine(max_cycles=50_000)
+    assert m.run().state == "error"
+    snap = roundtrip(m.snapshot())
+    r = Machine.restore(guest(case.program), snap)
+    assert observe(r) == observe(m) and r.error.kind == "cycles_exceeded"
+    r.max_cycles = None                                 # raising the limit resumes it
+    assert finish(r) == reference("intloop", "unit") | {"max_cycles": None}
+
+
+def test_restore_with_a_higher_max_cycles_resumes_a_cycles_exceeded_snapshot():
+    case = CASES["intloop"]
+    m = case.machine(max_cycles=50_000)
+    m.run()
+    r = Machine.restore(guest(case.program), m.snapshot(), max_cycles=None)
+    assert r.state == "ready"
+    assert finish(r) == reference("intloop", "unit")
+
+
+def test_snapshot_of_a_machine_whose_handler_raised():
+    prog = guest("faults/ecall_unsupported.elf")
+    m = Machine(prog)
+    m.on_syscall(1234, lambda mm: 1 // 0)
+    m.run()
+    assert m.state == "error" and m.error.kind == "host_call_error"
+    r = Machine.restore(prog, roundtrip(m.snapshot()))
+    assert r.state == "error" and r.error.pc == m.error.pc
+    assert r.error.kind == m.error.kind
+    assert r.error.to_dict() == m.error.to_dict()
+
+
+# -- refusals ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mid_snapshot() -> tuple[Program, Snapshot, dict[str, Any]]:
+    m = CASES["upper"].machine("ckb")
+    m.run(4_000)
+    assert m.state == "ready" and m.stdout
+    return guest("c/upper.elf"), roundtrip(m.snapshot()), observe(m)
+
+
+def test_restore_refuses_another_program(mid_snapshot):
+    _, snap, _ = mid_snapshot
+    with pytest.raises(SnapshotError, match="not of 'hello.elf'") as info:
+        Machine.restore(guest("c/hello.elf"), snap)
+    assert "upper.elf" in str(info.value)
+    # the same program from bytes or a path is fine: only the digest counts
+    data = (GUESTS / "c/upper.elf").read_bytes()
+    for source in (data, str(GUESTS / "c/upper.elf"), Program(data, name="renamed")):
+        assert Machine.restore(source, snap).pc == snap.header["state"]["pc"]
+
+
+def test_restore_refuses_another_program_in_a_chain():
+    prog, (full, a, b) = _chain(3)
+    header = edited(b)
+    header["program"]["digest"] = guest("c/hello.elf").digest
+    with pytest.raises(SnapshotError, match="not of"):
+        Machine.restore(prog, [full, a, reencode(b, header)])
+
+
+@pytest.mark.parametrize("version", [0, 2, 99])
+def test_restore_refuses_another_core_version(mid_snapshot, version):
+    prog, snap, _ = mid_snapshot
+    header = edited(snap)
+    header["core_version"] = version
+    forged = reencode(snap, header)                     # decodes: the format is the same
+    with pytest.raises(SnapshotError, match=f"core version {version}"):
+        Machine.restore(prog, forged)
+
+
+def test_restore_refuses_another_isa(mid_snapshot):
+    prog, snap, _ = mid_snapshot
+    header = edited(snap)
+    header["isa"] = "rv64gc"
+    with pytest.raises(SnapshotError, match="ISA"):
+        Machine.restore(prog, reencode(snap, header))
+
+
+@pytest.mark.parametrize("version", [0, 2, 0xFFFFFFFF])
+def test_from_bytes_refuses_another_format_version(mid_snapshot, version):
+    _, snap, _ = mid_snapshot
+    data = bytearray(snap.to_bytes())
+    struct.pack_into("<I", data, 8, version)
+    with pytest.raises(SnapshotError, match=f"format version {version}"):
+        Snapshot.from_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("what", ["memory_size", "costs"])
+def test_restore_refuses_a_chain_with_another_configuration(what):
+    prog, (full, a, b) = _chain(3)
+    header = edited(a)
+    if what == "memory_size":
+        header["config"]["memory_size"] = 8 * MiB
+    else:
+        header["config"]["costs"] = [3] * 9
+    with pytest.raises(SnapshotError, match="different machine configuration"):
+        Machine.restore(prog, [full, reencode(a, header), b])
+
+
+@pytest.mark.parametrize("what", ["memory_size", "costs"])
+def test_compact_refuses_a_chain_with_another_configuration(what):
+    prog, (full, a, b) = _chain(3)
+    header = edited(b)
+    if what == "memory_size":
+        header["config"]["memory_size"] = 8 * MiB
+    else:
+        header["config"]["costs"] = [3] * 9
+    chain = [full, a, reencode(b, header)]
+    with pytest.raises(SnapshotError):
+        Machine.restore(prog, chain)
+    with pytest.raises(SnapshotError):
+        Snapshot.compact(chain)
+
+
+def test_restore_refuses_a_configuration_the_program_does_not_fit(mid_snapshot):
+    prog, snap, _ = mid_snapshot
+    header = edited(snap)
+    header["config"]["memory_size"] = 16 * PAGE          # the image needs more (0x10000..)
+    header["pages"]["data"] = header["pages"]["zero"] = 0  # (so that the rest still fits in it)
+    header["pages"]["chunks"] = []
+    header["state"]["brk"] = [8 * PAGE] * 3
+    forged = Snapshot.from_bytes(Snapshot(header, b"", b"", snap.io_block, []).to_bytes())
+    with pytest.raises(SnapshotError, match="incompatible snapshot configuration"):
+        Machine.restore(prog, forged)
+
+
+def test_bad_checksum_is_refused(mid_snapshot):
+    _, snap, _ = mid_snapshot
+    data = bytearray(snap.to_bytes())
+    data[-1] ^= 0x10
+    with pytest.raises(SnapshotError, match="checksum"):
+        Snapshot.from_bytes(bytes(data))
+    data = bytearray(snap.to_bytes())
+    data[len(data) // 2] ^= 0x01                        # a header byte of this small snapshot
+    with pytest.raises(SnapshotError):
+        Snapshot.from_bytes(bytes(data))
+
+
+def test_max_cycles_override_on_restore(mid_snapshot):
+    prog, snap, here = mid_snapshot
+    ref = reference("upper", "ckb")
+    assert snap.header["config"]["max_cycles"] is None
+    kept = Machine.restore(prog, snap)
+    assert kept.max_cycles is None
+    limit = here["cycles"] + 5_000
+    capped = Machine.restore(prog, snap, max_cycles=limit)
+    assert capped.max_cycles == limit and observe(capped) == here | {"max_cycles": limit}
+    r = capped.run()
+    assert r.state == "error" and r.error.kind == "cycles_exceeded"
+    assert here["cycles"] < capped.cycles <= limit
+    # a limited machine's snapshot keeps its limit; restore can lift it
+    limited = Machine.restore(prog, roundtrip(capped.snapshot()))
+    assert limited.max_cycles == limit and limited.state == "error"
+    lifted = Machine.restore(prog, snap, max_cycles=None)
+    assert finish(lifted) == ref
+    m = CASES["upper"].machine("ckb", max_cycles=ref["cycles"] + 1)
+    m.run(100)
+    assert Machine.restore(prog, m.snapshot()).max_cycles == ref["cycles"] + 1
+    assert Machine.restore(prog, m.snapshot(), max_cycles=None).max_cycles is None
+
+
+def test_output_limit_override_on_restore(mid_snapshot):
+    prog, snap, here = mid_snapshot
+    r = Machine.restore(prog, snap, output_limit=len(here["stdout"]))
+    assert r.stdout == here["stdout"]                   # what was captured stays
+    res = r.run()
+    assert res.state == "error" and res.error.kind == "output_limit"
+
+
+def test_highly_compressible_io_round_trips():
+    """Output and stdin at lz4's best ratio (~255:1) are legitimate, not a decompression bomb."""
+    prog = guest("faults/write_forever.elf")
+    m = Machine(prog, output_limit=16 * MiB, stdin=bytes(32 * MiB))
+    assert m.run().error.kind == "output_limit"
+    snap = roundtrip(m.snapshot())
+    assert snap.header["io"]["io_block"] * 250 < 48 * MiB
+    r = Machine.restore(prog, snap)
+    assert r.stdout == m.stdout and len(r.stdout) > 16 * MiB - 20 and r.stdin == bytes(32 * MiB)
+    inc = roundtrip(Snapshot.compact([snap, roundtrip(m.snapshot(incremental=True))]))
+    assert Machine.restore(prog, inc).stdout == m.stdout
+
+
+def test_save_and_load(tmp_path, mid_snapshot):
+    prog, snap, here = mid_snapshot
+    path = tmp_path / "x.snap"
+    snap.save(path)
+    assert path.read_bytes() == snap.to_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["x.snap"]     # no temporary left behind
+    loaded = Snapshot.load(path)
+    assert loaded.header == snap.header and loaded.to_bytes() == snap.to_bytes()
+    assert observe(Machine.restore(prog, loaded)) == here
+    snap.save(path)                                     # overwriting is fine
+    assert Snapshot.load(str(path)).to_bytes() == snap.to_bytes()
+
+
+def test_load_and_save_errors(tmp_path, mid_snapshot):
+    _, snap, _ = mid_snapshot
+    with pytest.raises(SnapshotError, match="cannot read"):
+        Snapshot.load(tmp_path / "missing.snap")
+    with pytest.raises(SnapshotError, match="cannot read"):
+        Snapshot.load(tmp_path)                         # a directory
+    with pytest.raises(SnapshotError, match="cannot write"):
+        snap.save(tmp_path / "no" / "such" / "dir.snap")
+    big = tmp_path / "big.snap"
+    snap.save(big)
+    with pytest.raises(SnapshotError, match="accepted"):
+        Snapshot.load(big, max_size=100)
+    (tmp_path / "empty.snap").write_bytes(b"")
+    with pytest.raises(SnapshotError):
+        Snapshot.load(tmp_path / "empty.snap")
+
+
+def test_info_fields():
+    m = CASES["memsort_256k"].machine()
+    m.run(3_000_000)
+    full = m.snapshot()
+    m.run(200_000)
+    inc = m.snapshot(incremental=True)
+    for s in (full, inc, Snapshot.compact([full, inc])):
+        info = s.info()
+        d = roundtrip(s)
+        assert d.info() == info
+        assert info["encoded_bytes"] == len(s.to_bytes())
+        assert info["id"] == s.id and info["parent"] == s.parent
+        assert info["incremental"] == (s.parent is not None)
+        assert info["format_version"] == 1 and info["core_version"] == s.header["core_version"]
+        assert info["program"]["digest"] == guest("c/memsort.elf").digest
+        assert info["program"]["name"] == "memsort.elf"
+        assert info["memory_size"] == 8 * MiB and info["cost_model"] == "unit"
+        assert info["status"] == "ready" and info["cycles"] == s.cycles
+        assert info["pages"] == info["data_pages"] + info["zero_pages"]
+        assert info["data_pages"] == len(s.data_pages) // 4
+        assert info["zero_pages"] == len(s.zero_pages) // 4
+        assert info["page_bytes"] == PAGE * info["data_pages"]
+        assert info["compressed_page_bytes"] == sum(len(c) for c in s.chunks)
+        assert info["ratio"] == round(info["page_bytes"] / info["compressed_page_bytes"], 3)
+        assert info["stdout_bytes"] == info["stderr_bytes"] == 0     # memsort prints at the end
+        assert info["encoded_bytes"] < info["page_bytes"] + 16384
+    assert full.info()["data_pages"] > 64 > inc.info()["data_pages"] > 0   # 256 KiB of array
+    assert full.info()["ratio"] >= 1.0
+    # a page of zeros compresses: a much better ratio than the random array
+    z = CASES["hello"].machine()
+    z.run(50)
+    z.write_memory(0x100000, b"\x00" * (8 * PAGE - 1) + b"\x01")
+    zi = z.snapshot().info()
+    assert zi["zero_pages"] == 7
+    assert zi["ratio"] > 3
+
+
+def test_state_is_restored_field_by_field(mid_snapshot):
+    prog, snap, here = mid_snapshot
+    r = Machine.restore(prog, snap)
+    st_ = snap.header["state"]
+    assert r.pc == st_["pc"] == here["pc"]
+    assert list(r.registers) == st_["x"] == here["registers"]
+    assert r.cycles == st_["cycles"] and r.stdin_position == st_["stdin_pos"]
+    assert r.brk == st_["brk"][0]
+    assert r.cost_model == "ckb" and r.cost_table == Machine(prog, cost_model="ckb").cost_table
+    assert r.memory_size == snap.header["config"]["memory_size"]
+    assert r.state == "ready" and r.stdout == here["stdout"] and r.stdin == UPPER_STDIN
+
+
+def test_restore_does_not_change_the_snapshots(mid_snapshot):
+    prog, snap, here = mid_snapshot
+    before = (json.dumps(snap.header), snap.to_bytes())
+    r = Machine.restore(prog, snap)
+    r.run()
+    assert (json.dumps(snap.header), snap.to_bytes()) == before
+    assert observe(Machine.restore(prog, snap)) == here
+
+
+def test_a_fresh_snapshot_pickles(mid_snapshot):
+    """Snapshots travel between processes (Ray pickles them)."""
+    prog, snap, here = mid_snapshot
+    m = Machine.restore(prog, snap)
+    fresh = m.snapshot()
+    back = pickle.loads(pickle.dumps(fresh))
+    assert back.to_bytes() == fresh.to_bytes()
+    assert observe(Machine.restore(prog, back)) == here
+
+
+def test_a_decoded_snapshot_pickles(mid_snapshot):
+    prog, snap, here = mid_snapshot
+    decoded = Snapshot.from_bytes(snap.to_bytes())
+    for back in (pickle.loads(pickle.dumps(decoded)), copy.deepcopy(decoded)):
+        assert back.to_bytes() == snap.to_bytes()
+        assert observe(Machine.restore(prog, back)) == here
+
+
+def test_a_decoded_snapshot_does_not_alias_the_callers_buffer(mid_snapshot):
+    prog, snap, here = mid_snapshot
+    buf = bytearray(snap.to_bytes())
+    decoded = Snapshot.from_bytes(buf)
+    buf[-10] ^= 0xFF                                    # inside the last page block
+    assert observe(Machine.restore(prog, decoded)) == here
+    buf.clear()                                        # the caller reuses its buffer
+    assert decoded.to_bytes() == snap.to_bytes()
+
+
+def test_snapshot_error_is_an_rverror():
+    assert issubclass(SnapshotError, RvError) and SnapshotError("x").to_dict()["kind"] == "snapshot"
