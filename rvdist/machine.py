@@ -410,7 +410,8 @@ class Machine:
 
     @property
     def cycles(self) -> int:
-        """Cycles charged so far (with the ``"unit"`` model: instructions retired)."""
+        """Cycles charged so far (with the ``"unit"`` model: instructions executed, a faulting
+        load, store or AMO included; an instruction that cannot be fetched or decoded costs nothing)."""
         return int(self._m.cycles)
 
     @property
