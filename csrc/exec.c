@@ -7,10 +7,11 @@
  * Metering is exact without a check per instruction. On entering a block
  * (after any control transfer) the loop charges the cost of the whole rest of
  * the block, suffix[i], if it fits the limit; straight-line code then runs
- * unchecked. If it does not fit, the loop steps one instruction at a time
- * through a private three-record buffer (the instruction, then two traps
- * that come back here) until the next instruction itself would not fit. A
- * fault or ecall in the middle of a block refunds what was charged for the
+ * unchecked. If it does not fit, the loop copies the run of instructions at
+ * the head of the block that does fit into a private buffer, ending in two
+ * trap records that come back here, and charges and runs just that run: a
+ * slice ends in one short burst, not instruction by instruction. A fault or
+ * ecall in the middle of a block or run refunds what was charged for the
  * instructions after it.
  */
 #include <stdlib.h>
@@ -58,6 +59,15 @@ void rv_drop_code(rv_machine *m)
 int rv_run(rv_machine *m, uint64_t budget)
 {
     return run(m, budget, NULL);
+}
+
+int64_t rv_run_slice(rv_machine *m, uint64_t budget)
+{
+    if (budget > INT64_MAX)
+        budget = INT64_MAX;
+    m->slice_start = m->cycles;
+    int r = run(m, budget, NULL);
+    return r == RV_BUDGET ? (int64_t)(m->cycles - m->slice_start) : -(int64_t)r;
 }
 
 static uint64_t clmul_lo(uint64_t a, uint64_t b)
@@ -130,11 +140,19 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     uint64_t pc = m->pc;
     int result;
 
-    rv_page *pg = NULL;       /* current code page; NULL while stepping */
+    rv_page *pg = NULL;       /* current code page; NULL while in the step buffer */
     const rv_op *ops = NULL;  /* records that rec points into */
     uint64_t ops_pc = 0;      /* guest address of ops[0] */
     const rv_op *rec = NULL;
-    rv_op step[3];
+    /* The step buffer: a copy of slots [step_idx, step_idx + span) of
+     * step_pg, then traps. step_tail is step_pg's suffix at the first slot
+     * not copied, so a fault at copied slot t refunds
+     * suffix[step_idx + t] - cost[step_idx + t] - step_tail. */
+    enum { STEP_SLOTS = 64 };
+    rv_op step[STEP_SLOTS + 2];
+    const rv_page *step_pg = NULL;
+    unsigned step_idx = 0;
+    uint32_t step_tail = 0;
     const rv_op trap = {table[RV_OP_STEP_TRAP], 0, 32, 0, 0, sizeof(rv_op)};
 
 #define PC_OF(r) (ops_pc + (uint64_t)((r) - ops) * 2)
@@ -280,10 +298,21 @@ enter:
             }
             goto out;
         }
-        left -= c;
-        step[0] = p->ops[idx];
-        step[1] = trap;
-        step[2] = trap;
+        /* The head of the block that fits: straight-line instructions only,
+         * since the block's own end (its one control transfer) does not. */
+        unsigned end = idx;
+        uint32_t charge = 0;
+        do {
+            charge += p->cost[end];
+            end += p->ops[end].next / sizeof(rv_op);
+        } while (end - idx + 2 <= STEP_SLOTS && end < RV_SLOTS && charge + p->cost[end] <= left);
+        left -= charge;
+        memcpy(step, p->ops + idx, (end - idx) * sizeof(rv_op));
+        step[end - idx] = trap;
+        step[end - idx + 1] = trap;
+        step_pg = p;
+        step_idx = idx;
+        step_tail = p->suffix[end];
         pg = NULL;
         ops = step;
         ops_pc = pc;
@@ -293,8 +322,12 @@ enter:
 
 fault:
     pc = PC_OF(rec);
-    if (pg)
+    if (pg) {
         left += pg->suffix[rec - ops] - pg->cost[rec - ops];
+    } else {
+        const unsigned t = step_idx + (unsigned)(rec - ops);
+        left += step_pg->suffix[t] - step_pg->cost[t] - step_tail;
+    }
 fetch_fault:
     m->err_pc = pc;
     m->pc = pc;

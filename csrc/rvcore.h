@@ -81,6 +81,7 @@ typedef struct rv_machine {
     uint64_t pc;
     uint64_t cycles;
     uint64_t max_cycles;      /* UINT64_MAX: no limit */
+    uint64_t slice_start;     /* cycles when rv_run_slice was last entered */
     uint64_t reservation;     /* LR/SC reserved address or RV_NO_RESERVATION */
     int32_t status;           /* RV_READY, RV_EXITED, RV_ERROR, RV_HOST_CALL */
     int32_t exit_code;
@@ -170,6 +171,12 @@ int rv_set_stdin(rv_machine *m, const uint8_t *data, uint64_t len);
  * instruction would take it past cycles + budget. Returns RV_EXITED,
  * RV_ERROR, RV_HOST_CALL or RV_BUDGET. */
 int rv_run(rv_machine *m, uint64_t budget);
+
+/* rv_run for callers that slice: returns the cycles used when the budget
+ * stopped the machine, or minus the rv_run() result otherwise, so the common
+ * case needs no further look at the machine. Budgets above INT64_MAX are
+ * treated as INT64_MAX. */
+int64_t rv_run_slice(rv_machine *m, uint64_t budget);
 
 /* Finish a pending host call: a0 holds its result; the guest continues
  * after the ecall on the next rv_run(). Returns -1 if none is pending. */

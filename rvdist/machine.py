@@ -47,6 +47,8 @@ _U64 = (1 << 64) - 1
 _AT_NULL, _AT_PAGESZ = 0, 6
 
 _rv_run = lib.rv_run
+_rv_run_slice = lib.rv_run_slice
+_new_tuple = tuple.__new__
 _RV_BUDGET = lib.RV_BUDGET
 _RV_HOST_CALL = lib.RV_HOST_CALL
 
@@ -285,16 +287,19 @@ class Machine:
         budget. Any sequence of budgets ends in the same state as one
         uninterrupted run.
         """
+        try:
+            used = _rv_run_slice(self._m, _U64 if budget is None else budget)
+        except (OverflowError, TypeError):
+            raise ConfigError(f"budget must be None or a non-negative 64-bit integer, "
+                              f"got {budget!r}") from None
+        if used >= 0:    # stopped by the budget: the common case of a slice, kept lean
+            cycles = self._m.cycles
+            return _new_tuple(RunResult, ("budget", cycles, used, None, None, None))
         m = self._m
-        start = m.cycles
+        rc = -used
+        start = m.slice_start
         if budget is None:
             budget = _U64
-        elif not 0 <= budget <= _U64:
-            raise ConfigError(f"budget must be a non-negative 64-bit integer, got {budget}")
-        rc = _rv_run(m, budget)
-        if rc == _RV_BUDGET:    # the common case of a slice: keep it lean
-            cycles = m.cycles
-            return RunResult("budget", cycles, cycles - start)
         while rc == _RV_HOST_CALL:
             if self._host_call_pending():   # suspended by its handler, or failed
                 rc = int(m.status)
