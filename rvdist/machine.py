@@ -80,7 +80,9 @@ class RunResult(NamedTuple):
     machine can run on), ``"host_call"`` (a handler suspended the syscall
     ``syscall``) or ``"error"`` (see ``error``, a :class:`GuestError`).
     ``cycles`` is the machine's total; ``used`` what this call spent.
-    (A named tuple because a run of a short slice must cost next to nothing.)
+    ``done`` is True when the machine cannot run on (it exited or failed).
+    (A named tuple, with ``done`` stored rather than computed, because a run
+    of a short slice must cost next to nothing.)
     """
 
     state: str
@@ -89,11 +91,7 @@ class RunResult(NamedTuple):
     exit_code: Optional[int] = None
     error: Optional[GuestError] = None
     syscall: Optional[int] = None
-
-    @property
-    def done(self) -> bool:
-        """True when the machine cannot run on (it exited or failed)."""
-        return self.state == "exited" or self.state == "error"
+    done: bool = False
 
 
 class Registers:
@@ -294,7 +292,7 @@ class Machine:
                               f"got {budget!r}") from None
         if used >= 0:    # stopped by the budget: the common case of a slice, kept lean
             cycles = self._m.cycles
-            return _new_tuple(RunResult, ("budget", cycles, used, None, None, None))
+            return _new_tuple(RunResult, ("budget", cycles, used, None, None, None, False))
         m = self._m
         rc = -used
         start = m.slice_start
@@ -353,12 +351,12 @@ class Machine:
         cycles = int(self._m.cycles)
         used = cycles - start
         if rc == lib.RV_EXITED:
-            return RunResult("exited", cycles, used, exit_code=self.exit_code)
+            return RunResult("exited", cycles, used, exit_code=self.exit_code, done=True)
         if rc == lib.RV_BUDGET:
             return RunResult("budget", cycles, used)
         if rc == lib.RV_HOST_CALL:
             return RunResult("host_call", cycles, used, syscall=int(self._m.host_call))
-        return RunResult("error", cycles, used, error=self.error)
+        return RunResult("error", cycles, used, error=self.error, done=True)
 
     # -- snapshots ------------------------------------------------------
 
