@@ -1,0 +1,94 @@
+"""Host actors: where jobs' machines live between slices.
+
+A host is one execution slot on one Ray node. It keeps the machines of the
+jobs placed on it resident, so a slice is just a call to ``run``. A
+snapshot leaves the host only when a job moves. Programs arrive once per
+host as an object reference, keyed by digest, and are cached.
+
+This module holds the Ray plumbing of one host; which job runs where is
+decided by :mod:`rvdist.policy`, and :mod:`rvdist.executor` drives both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import ray
+
+from rvdist.errors import RvError
+from rvdist.machine import Machine
+from rvdist.program import Program
+from rvdist.snapshot import Snapshot
+
+
+def _result_dict(m: Machine, r: Any) -> dict[str, Any]:
+    """A slice's outcome, small unless the job is finished."""
+    out: dict[str, Any] = {"state": r.state, "cycles": r.cycles, "used": r.used,
+                           "exit_code": r.exit_code, "done": r.done,
+                           "error": r.error.to_dict() if r.error else None}
+    if r.done or r.state == "host_call":
+        out["stdout"] = m.stdout
+        out["stderr"] = m.stderr
+    return out
+
+
+class Host:
+    """One slot: resident machines of the jobs placed here, run slice by slice."""
+
+    def __init__(self) -> None:
+        self._programs: dict[str, Program] = {}
+        self._machines: dict[str, Machine] = {}
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    def ping(self) -> bool:
+        return True
+
+    def _program(self, digest: str, program: list) -> Program:
+        prog = self._programs.get(digest)
+        if prog is None:
+            # `program` wraps the driver's ObjectRef in a list so that Ray does
+            # not fetch it for every call: only a host that lacks it asks.
+            data, name = ray.get(program[0])
+            prog = self._programs[digest] = Program(data, name=name)
+        return prog
+
+    def run_slice(self, job_id: str, budget: int, digest: Optional[str] = None,
+                  program: Optional[list] = None, config: Optional[dict[str, Any]] = None,
+                  snapshot: Optional[bytes] = None) -> dict[str, Any]:
+        """Run one slice of a resident job. With ``config`` the job starts here
+        first; with ``snapshot`` it is restored here first (after a move)."""
+        try:
+            if config is not None:
+                self._machines[job_id] = Machine(self._program(digest, program), **config)
+            elif snapshot is not None:
+                self.put(job_id, digest, program, snapshot)
+        except RvError as e:
+            return {"state": "rejected", "done": True, "error": e.to_dict()}
+        m = self._machines[job_id]
+        r = m.run(budget)
+        out = _result_dict(m, r)
+        if r.done:
+            del self._machines[job_id]
+        return out
+
+    def take(self, job_id: str) -> bytes:
+        """Snapshot the job and let go of it: the first half of a migration."""
+        m = self._machines.pop(job_id)
+        return m.snapshot().to_bytes()
+
+    def put(self, job_id: str, digest: str, program: list, snapshot: bytes) -> None:
+        """Restore a job from a snapshot: the second half of a migration."""
+        self._machines[job_id] = Machine.restore(self._program(digest, program),
+                                                 Snapshot.from_bytes(snapshot))
+
+    def drop(self, job_id: str) -> None:
+        self._machines.pop(job_id, None)
+
+    def resident(self) -> list[str]:
+        return list(self._machines)
+
+
+#: The Ray actor class: one CPU per host, so a node gets as many hosts as CPUs.
+HostActor = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(Host)
