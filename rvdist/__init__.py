@@ -32,9 +32,17 @@ from rvdist.snapshot import Snapshot
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # The executor imports Ray, which takes a second: load it only when asked for.
+    if name in ("Executor", "Job", "JobResult"):
+        from rvdist import executor
+        return getattr(executor, name)
+    raise AttributeError(f"module 'rvdist' has no attribute {name!r}")
+
 __all__ = [
     "Machine", "RunResult", "Registers", "SUSPEND", "Program", "Segment", "Snapshot",
     "RvError", "ConfigError", "ProgramError", "GuestError", "MemoryFault",
     "IllegalInstruction", "Breakpoint", "UnsupportedSyscall", "CyclesExceeded",
-    "OutputLimitExceeded", "HostCallError", "SnapshotError",
+    "OutputLimitExceeded", "HostCallError", "SnapshotError", "Executor", "Job", "JobResult",
 ]

@@ -134,16 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
                           description="Run the bundled example programs, each once uninterrupted "
-                          "and once in random cycle slices, and check that both agree exactly.")
+                          "and once in random cycle slices, then as jobs on an embedded local Ray "
+                          "with live migration between hosts, and check every result.")
     demo.add_argument("--json", action="store_true", help="print one JSON object with all results")
     demo.add_argument("--seed", type=int, default=2026, help="seed of the random slice sizes")
+    demo.add_argument("--no-ray", action="store_true", help="skip the part on the embedded local Ray")
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from rvdist import demo
-    return demo.main(json_output=args.json, seed=args.seed)
+    return demo.main(json_output=args.json, seed=args.seed, ray=not args.no_ray)
 
 
 def _emit_json(obj: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ A job moves between hosts as a snapshot, only when it must: an explicit
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -143,7 +144,9 @@ class Executor:
         self.slice_cycles = slice_cycles
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            kwargs = {"include_dashboard": False, "log_to_driver": False, **(ray_init or {})}
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            kwargs = {"include_dashboard": False, "log_to_driver": False,
+                      "logging_level": logging.ERROR, **(ray_init or {})}
             if address is None:
                 kwargs.setdefault("num_cpus", os.cpu_count() or 1)
             ray.init(address=address, **kwargs)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import rvdist
+
 from conftest import GUESTS, guest_paths, symbols
 
 HELLO = str(GUESTS / "c/hello.elf")
@@ -242,3 +244,23 @@ def test_bad_input_exits_2(case: str, json_mode: bool, tmp_path: Path) -> None:
     else:
         assert proc.stdout == b""
         assert b"error" in proc.stderr
+
+
+def test_demo_runs_end_to_end_on_an_embedded_ray() -> None:
+    """The README's first command: every bundled program, in process and on Ray."""
+    proc = rvdist_cli("demo", "--json")
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    report = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert report["ok"] is True
+    assert all(j["ok"] for j in report["jobs"])
+    ray_part = report["ray"]
+    assert ray_part["ok"] and ray_part["jobs"] == 10 and ray_part["migrations"] >= 1
+    assert ray_part["slices"] > ray_part["jobs"], "long jobs ran in several slices"
+
+
+def test_bundled_demo_programs_match_the_test_guests() -> None:
+    """rvdist/programs/ holds copies made by `make -C tests/guests`: they must not drift."""
+    bundled = Path(rvdist.__file__).parent / "programs"
+    for elf in bundled.glob("*.elf"):
+        assert elf.read_bytes() == (GUESTS / "c" / elf.name).read_bytes(), elf.name
