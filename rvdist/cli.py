@@ -132,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     info.set_defaults(func=cmd_snapshot_info)
 
+    batch = sub.add_parser("batch", help="run many jobs from a manifest on Ray",
+                           description="Run every job of a JSON-lines or YAML manifest on the "
+                           "executor (an embedded local Ray, or --address), with a progress line on "
+                           "stderr. One JSON result per job goes to --out (or stdout). Exits 1 if "
+                           "any job failed or exited non-zero, 2 on a bad manifest.")
+    batch.add_argument("manifest", metavar="MANIFEST", help="jobs: .jsonl/.json lines or .yaml")
+    batch.add_argument("--out", metavar="FILE", default=None, help="write the results here (JSON lines)")
+    batch.add_argument("--address", default=None, help="join this Ray cluster ('auto' for the local one)")
+    batch.add_argument("--slice-cycles", type=_positive_count, default=DEFAULT_SLICE_CYCLES, metavar="N",
+                       help=f"cycles per slice (default {DEFAULT_SLICE_CYCLES:,})")
+    batch.add_argument("--quiet", action="store_true", help="no progress line")
+    batch.set_defaults(func=cmd_batch, json=False)
+
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
                           description="Run the bundled example programs, each once uninterrupted "
                           "and once in random cycle slices, then as jobs on an embedded local Ray "
@@ -141,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-ray", action="store_true", help="skip the part on the embedded local Ray")
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from rvdist.batch import run_batch
+    try:
+        return run_batch(Path(args.manifest), Path(args.out) if args.out else None, args.address,
+                         args.slice_cycles, args.quiet)
+    except RvError as e:
+        return _bad_input(args, e)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -264,3 +264,34 @@ def test_bundled_demo_programs_match_the_test_guests() -> None:
     bundled = Path(rvdist.__file__).parent / "programs"
     for elf in bundled.glob("*.elf"):
         assert elf.read_bytes() == (GUESTS / "c" / elf.name).read_bytes(), elf.name
+
+
+def test_batch_runs_a_manifest_end_to_end(tmp_path: Path) -> None:
+    manifest = tmp_path / "jobs.yaml"
+    manifest.write_text(
+        f"- {{program: {GUESTS / 'c/primes.elf'}, args: [3000], name: primes}}\n"
+        f"- {{program: {GUESTS / 'c/upper.elf'}, stdin: 'batch me', priority: 3}}\n"
+        f"- {{program: {GUESTS / 'c/intloop.elf'}, args: [100000], memory: 8MiB}}\n")
+    out = tmp_path / "results.jsonl"
+    proc = rvdist_cli("batch", str(manifest), "--out", str(out), "--slice-cycles", "100k")
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    results = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert len(results) == 3 and all(r["status"] == "done" and r["exit_code"] == 0 for r in results.values())
+    ref = rvdist.Machine(GUESTS / "c/primes.elf", args=["3000"])
+    ref.run()
+    assert results["primes"]["stdout"] == ref.stdout.decode() and results["primes"]["cycles"] == ref.cycles
+    assert b"3/3 jobs" in proc.stderr
+
+
+def test_batch_fails_on_a_failing_job_and_on_a_bad_manifest(tmp_path: Path) -> None:
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(json.dumps({"program": str(GUESTS / "faults/csr.elf")}) + "\n")
+    proc = rvdist_cli("batch", str(manifest), "--quiet")
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["error"]["kind"] == "illegal_instruction"
+    manifest.write_text('{"program": "x.elf", "colour": "red"}\n')
+    proc = rvdist_cli("batch", str(manifest))
+    no_traceback(proc)
+    assert proc.returncode == 2 and b"colour" in proc.stderr
