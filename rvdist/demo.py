@@ -101,6 +101,11 @@ def run_on_ray(rng: random.Random, json_output: bool) -> dict:
                                                  memory_size=job.memory,
                                                  name=f"{job.program}#{round_}")))
         handles = [h for _, h in submitted]
+        # Show a requested live move too: the longest job goes to another host.
+        longest = max(submitted, key=lambda p: refs[p[0].program][2])[1]
+        while longest.status() == "pending":
+            time.sleep(0.001)
+        ex.migrate(longest)
         problems, migrations, slices = [], 0, 0
         for done in ex.as_completed(handles, timeout=600):
             r = done.result()

@@ -96,6 +96,7 @@ class Job:
         self._home: Optional[int] = None        # slot index holding the machine
         self._cancel = False
         self._move_to: Optional[str] = None     # node id requested by migrate()
+        self._queued = 0                        # slice calls in flight on its host
 
     def status(self) -> str:
         """``pending``, ``running``, ``suspended``, ``done``, ``failed`` or ``cancelled``."""
@@ -131,8 +132,9 @@ class Executor:
     """Runs jobs on resident VMs across a Ray cluster in slices of ``slice_cycles``.
 
     With ``address=None`` and no Ray running in this process, it starts a
-    local Ray sized to the machine; ``address="auto"`` or an explicit
-    address joins a cluster. One host actor is started per CPU of every
+    private local Ray sized to the machine (or, inside a Ray job, joins the
+    cluster ``RAY_ADDRESS`` names); ``address="auto"`` joins the cluster
+    running on this machine, and an explicit address joins that one. One host actor is started per CPU of every
     node, ahead of need. Use it as a context manager, or call
     :meth:`shutdown`.
     """
@@ -148,6 +150,10 @@ class Executor:
             kwargs = {"include_dashboard": False, "log_to_driver": False,
                       "logging_level": logging.ERROR, **(ray_init or {})}
             if address is None:
+                # Inside a Ray job (ray job submit) RAY_ADDRESS names the cluster;
+                # otherwise start a private local Ray sized to this machine.
+                address = os.environ.get("RAY_ADDRESS") or "local"
+            if address == "local":
                 kwargs.setdefault("num_cpus", os.cpu_count() or 1)
             ray.init(address=address, **kwargs)
         self._lock = threading.Condition()
@@ -213,12 +219,15 @@ class Executor:
                     raise TimeoutError(f"{len(left)} jobs still running after {timeout} s")
                 self._lock.wait(wait if wait is not None else 1.0)
 
-    def migrate(self, job: Job, node_id: str) -> None:
-        """Move a live job to a node (Ray's hex node id) at its next slice boundary."""
-        if node_id not in {s.node_id for s in self._slots}:
+    def migrate(self, job: Job, node_id: Optional[str] = None) -> None:
+        """Move a live job at its next slice boundary to a host on ``node_id``
+        (Ray's hex node id), or with ``node_id=None`` to any other host."""
+        if node_id is not None and node_id not in {s.node_id for s in self._slots}:
             raise ConfigError(f"no rvdist host on node {node_id}")
+        if len(self._slots) < 2:
+            raise ConfigError("there is no other host to move the job to")
         with self._lock:
-            job._move_to = node_id
+            job._move_to = node_id or "*"
             self._lock.notify_all()
 
     def nodes(self) -> list[str]:
@@ -266,7 +275,11 @@ class Executor:
                 if self._closed and not self._inflight:
                     break
                 if not self._closed:
-                    self._dispatch()
+                    try:
+                        self._dispatch()
+                    except Exception as e:   # a bug here must not strand waiting callers
+                        self._abort(e)
+                        break
                 refs = list(self._inflight)
                 if not refs:
                     self._lock.wait(0.5)
@@ -302,19 +315,35 @@ class Executor:
             ref = slot.actor.run_slice.remote(job.id, self.slice_cycles, **kwargs)
             job._home = slot.index
             job._state = "running"
+            job._queued += 1
             self._sched.slice_started(job.id, slot.id)
             self._inflight[ref] = ("slice", job, slot)
             busy.add(slot.index)
+        # When nothing waits for a slot, queue each running job's next slice on
+        # its host now: the host starts it the moment the current one ends,
+        # instead of idling for a round trip through this driver.
+        if not any(not j.running for j in self._sched.jobs.values()):
+            for kind, job, slot in list(self._inflight.values()):
+                if kind == "slice" and job._queued == 1 and not job._cancel and not job._move_to:
+                    self._inflight[slot.actor.run_slice.remote(job.id, self.slice_cycles)] = \
+                        ("slice", job, slot)
+                    job._queued += 1
 
     def _move(self, job: Job, busy: set[int]) -> None:
         """Carry out a requested migration of a job that is between slices."""
         node = job._move_to
-        job._move_to = None
         src = self._slots[job._home]
         if src.node_id == node:
+            job._move_to = None
             return
-        targets = [s for s in self._slots if s.node_id == node]
-        target = min(targets, key=lambda s: (s.index in busy, s.index))
+        targets = [s for s in self._slots if (node == "*" or s.node_id == node)
+                   and s is not src and s.index not in busy]
+        if not targets:
+            return          # every host there is busy: try again when one frees
+        job._move_to = None
+        target = targets[0]
+        busy.add(target.index)
+        node = target.node_id
         snap = src.actor.take.remote(job.id)
         ref = target.actor.put.remote(job.id, job._digest, [self._programs[job._digest]], snap)
         job._state = "running"          # not schedulable until the move lands
@@ -326,6 +355,10 @@ class Executor:
     def _complete(self, ref: Any) -> None:
         with self._lock:
             kind, job, slot = self._inflight.pop(ref)
+            if kind == "slice":
+                job._queued -= 1
+            if job.done():      # a queued slice of a job that has already ended
+                return
             try:
                 out = ray.get(ref, timeout=60)
             except Exception as e:      # a host died or a call failed
@@ -333,6 +366,15 @@ class Executor:
                 self._fail(job, {"kind": "host", "message": f"{type(e).__name__}: {e}",
                                  "pc": None, "address": None})
                 self._lock.notify_all()
+                return
+            if kind == "slice" and out["state"] == "gone":
+                return
+            if kind == "slice" and job._queued and not out["done"]:
+                # its next slice is already queued on the host: still running
+                job._slices += 1
+                job._cycles = out["cycles"]
+                self._sched.slice_finished(job.id, slot.id)     # counts the slice and the turn
+                self._sched.slice_started(job.id, slot.id)
                 return
             self._sched.slice_finished(job.id, slot.id, counts=(kind == "slice"))
             if kind == "move":
@@ -375,6 +417,15 @@ class Executor:
         job._result = JobResult(job.id, job.name, status, exit_code, stdout, stderr, job._cycles,
                                 job._slices, error, tuple(job._history))
         job._done.set()
+
+    def _abort(self, e: Exception) -> None:
+        self._closed = True
+        for job in self._jobs.values():
+            if not job.done():
+                self._end(job, "failed", None, b"", b"",
+                          {"kind": "executor", "message": f"the dispatcher failed: "
+                           f"{type(e).__name__}: {e}", "pc": None, "address": None})
+        self._lock.notify_all()
 
     def _cancel(self, job: Job) -> None:
         with self._lock:

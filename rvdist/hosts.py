@@ -66,7 +66,9 @@ class Host:
                 self.put(job_id, digest, program, snapshot)
         except RvError as e:
             return {"state": "rejected", "done": True, "error": e.to_dict()}
-        m = self._machines[job_id]
+        m = self._machines.get(job_id)
+        if m is None:       # a queued slice of a job that ended or moved meanwhile
+            return {"state": "gone", "done": False}
         r = m.run(budget)
         out = _result_dict(m, r)
         if r.done:

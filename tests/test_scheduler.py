@@ -49,9 +49,14 @@ def test_home_affinity_and_migration_decisions() -> None:
     assert s.next_for("s0").job_id == "a" and s.next_for("s0").migrate_from is None
     s.slice_started("a", "s0")
     s.slice_finished("a", "s0")
-    # a has taken more slices now: s0 would rather take b, which lives on s1
+    # a's turn is older than nothing here: s0 keeps its own resident job rather
+    # than pulling b across from s1 (two transfers just to swap machines)
     d = s.next_for("s0")
-    assert (d.job_id, d.migrate_from) == ("b", "s1")
+    assert (d.job_id, d.migrate_from) == ("a", None)
+    # once s0's own job runs elsewhere-free, an idle slot may take a job that lives on a busy slot
+    s.slice_started("b", "s1")
+    s.remove_job("a")
+    assert s.next_for("s0") is None
 
 
 def test_draining_and_lost_slots() -> None:
