@@ -22,8 +22,7 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import ray
@@ -36,8 +35,6 @@ from rvdist.policy import Scheduler
 from rvdist.program import Program
 
 __all__ = ["Executor", "Job", "JobResult"]
-
-_STATES = ("pending", "running", "suspended", "done", "failed", "cancelled")
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,6 @@ class Host:
         self._programs: dict[str, Program] = {}
         self._machines: dict[str, Machine] = {}
 
-    def node_id(self) -> str:
-        return ray.get_runtime_context().get_node_id()
-
     def ping(self) -> bool:
         return True
 
@@ -88,8 +85,6 @@ class Host:
     def drop(self, job_id: str) -> None:
         self._machines.pop(job_id, None)
 
-    def resident(self) -> list[str]:
-        return list(self._machines)
 
 
 #: The Ray actor class: one CPU per host, so a node gets as many hosts as CPUs.
