@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import os
 import pickle
@@ -36,6 +35,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import guest, memory_digest
 from elfgen import PF_R, PF_W, PF_X, Seg, make_elf
 from rvdist import SUSPEND, Machine, Program, Snapshot, SnapshotError
 from rvdist.errors import RvError, UnsupportedSyscall
@@ -47,14 +47,6 @@ MiB = 1 << 20
 
 
 # -- helpers -------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=None)
-def guest(relpath: str) -> Program:
-    path = GUESTS / relpath
-    if not path.is_file():
-        pytest.skip(f"guest program {relpath} is not built")
-    return Program.from_file(path)
-
 
 @dataclass(frozen=True)
 class Case:
@@ -84,10 +76,6 @@ CASES = {
     "hello": Case("c/hello.elf", ("alpha", "two words", "", "last")),
     "primes": Case("c/primes.elf", ("20000",)),
 }
-
-
-def memory_digest(m: Machine) -> str:
-    return hashlib.sha256(m.read_memory(0, m.memory_size)).hexdigest()
 
 
 def observe(m: Machine, memory: bool = True) -> dict[str, Any]:
