@@ -53,9 +53,11 @@ class Host:
 
     def run_slice(self, job_id: str, budget: int, digest: Optional[str] = None,
                   program: Optional[list] = None, config: Optional[dict[str, Any]] = None,
-                  snapshot: Optional[bytes] = None) -> dict[str, Any]:
+                  snapshot: Optional[bytes] = None, checkpoint: bool = False) -> dict[str, Any]:
         """Run one slice of a resident job. With ``config`` the job starts here
-        first; with ``snapshot`` it is restored here first (after a move)."""
+        first; with ``snapshot`` it is restored here first (after a move or a
+        loss). With ``checkpoint``, an unfinished job's snapshot after the
+        slice comes back as ``out["snapshot"]``, for the driver to keep."""
         try:
             if config is not None:
                 self._machines[job_id] = Machine(self._program(digest, program), **config)
@@ -70,6 +72,8 @@ class Host:
         out = _result_dict(m, r)
         if r.done:
             del self._machines[job_id]
+        elif checkpoint:
+            out["snapshot"] = m.snapshot().to_bytes()
         return out
 
     def take(self, job_id: str) -> bytes:

@@ -67,7 +67,9 @@ class JobInfo:
     job runs, ``home`` is the slot running it. ``slices`` counts the slices
     it has finished. ``last_turn`` is the scheduler's clock when its
     current or last slice started (when it was submitted, before its first):
-    the round-robin serves the lowest first.
+    the round-robin serves the lowest first. ``held`` marks a job whose
+    machine is in transit without a slot (see :meth:`Scheduler.hold`); it
+    counts as running, so no slot is given it meanwhile.
     """
 
     job_id: str
@@ -77,6 +79,7 @@ class JobInfo:
     running: bool = False
     slices: int = 0
     last_turn: int = 0
+    held: bool = False
 
 
 @dataclass
@@ -175,9 +178,9 @@ class Scheduler:
             return []
         lost = sorted((j for j in self.jobs.values() if j.home == slot_id), key=lambda j: j.seq)
         for j in lost:
-            if j.running:
+            if j.running and not j.held:
                 j.last_turn = self._prev_turn.pop(j.job_id, j.last_turn)
-            j.home, j.running = None, False
+            j.home, j.running, j.held = None, False, False
         return [j.job_id for j in lost]
 
     def set_draining(self, node_id: str, draining: bool = True) -> None:
@@ -229,6 +232,47 @@ class Scheduler:
                 job.slices += 1
             elif prev is not None:
                 job.last_turn = prev
+
+    def hold(self, job_id: str) -> None:
+        """Keep a waiting job off every slot while its machine is in transit.
+
+        The executor holds a job while it snapshots it off a draining slot
+        into storage, which may take longer than a slice; :meth:`release`
+        or :meth:`lose` ends the hold.
+        """
+        job = self.jobs[job_id]
+        if job.running:
+            raise ValueError(f"job {job_id!r} is running on {job.home!r}")
+        job.running = job.held = True
+
+    def release(self, job_id: str, home: Optional[str] = None) -> None:
+        """End a hold: the machine now lives on ``home``, or only as a snapshot (None)."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        if not job.held:
+            raise ValueError(f"job {job_id!r} is not held")
+        if home is not None and home not in self.slots:
+            raise KeyError(home)
+        job.running = job.held = False
+        job.home = home
+
+    def lose(self, job_id: str) -> None:
+        """The job's machine is gone (its host died, or a transfer failed).
+
+        The job waits with no home, to be restored from its last checkpoint.
+        A slice it was running is lost: its slot is freed and the job keeps
+        its place in the round-robin. Unknown ids are ignored.
+        """
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        if job.running and not job.held:
+            slot = self.slots.get(job.home) if job.home is not None else None
+            if slot is not None:
+                slot.busy = False
+            job.last_turn = self._prev_turn.pop(job_id, job.last_turn)
+        job.home, job.running, job.held = None, False, False
 
     # -- decisions ------------------------------------------------------------------
 

@@ -10,28 +10,11 @@ import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
-from ray.cluster_utils import Cluster  # noqa: E402
 
 import rvdist  # noqa: E402
 from rvdist.executor import Executor  # noqa: E402
 
 GUESTS = Path(__file__).resolve().parent / "guests"
-OBJECT_STORE = 100 * 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def cluster():
-    c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "object_store_memory": OBJECT_STORE,
-        "_system_config": {"health_check_period_ms": 500, "health_check_timeout_ms": 500,
-                           "health_check_failure_threshold": 3}})
-    for _ in range(2):
-        c.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False)
-    yield c
-    ray.shutdown()
-    c.shutdown()
 
 
 @pytest.fixture

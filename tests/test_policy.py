@@ -345,6 +345,34 @@ def test_removing_a_running_job_frees_its_slot_only_when_it_reports() -> None:
 # -- preemption ----------------------------------------------------------------------------
 
 
+def test_a_held_job_gets_no_slot_until_released() -> None:
+    s = sched(jobs=["a", "b"])
+    run(s, "a", "s0")
+    s.set_draining("n0")
+    s.hold("a")                             # being snapshotted off the draining slot
+    assert s.next_for("s1") == Decision("b", "s1", None)
+    with pytest.raises(ValueError):
+        s.hold("a")
+    s.release("a", None)
+    assert s.jobs["a"].home is None and not s.jobs["a"].running
+    with pytest.raises(ValueError):
+        s.release("a")
+    run(s, "b", "s1")
+    assert s.next_for("s1") == Decision("a", "s1", None)
+
+
+def test_a_lost_job_frees_its_slot_keeps_its_turn_and_has_no_home() -> None:
+    s = sched(jobs=["a", "b"])
+    run(s, "a", "s0")
+    run(s, "b", "s0")
+    s.slice_started("a", "s0")
+    s.lose("a")
+    assert not s.slots["s0"].busy
+    assert s.jobs["a"].home is None and not s.jobs["a"].running and s.jobs["a"].slices == 1
+    assert s.next_for("s0").job_id == "a"       # its lost slice did not cost it its turn
+    s.lose("unknown")
+
+
 def test_preempt_for_picks_the_lowest_priority_running_job() -> None:
     s = sched([("s0", "n0"), ("s1", "n1"), ("s2", "n2")])
     for job, prio in (("x", 1), ("y", 0), ("z", 2), ("urgent", 5)):

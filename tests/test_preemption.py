@@ -1,0 +1,185 @@
+"""Preemption and fault tolerance on a real local Ray: drained nodes, lost
+nodes, nodes that join, higher-priority work, and checkpoint directories.
+
+Each test that changes the cluster adds its own node and removes it; the
+session's head and two nodes stay as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+ray = pytest.importorskip("ray")
+
+import rvdist  # noqa: E402
+from conftest import OBJECT_STORE  # noqa: E402
+from rvdist.executor import Executor  # noqa: E402
+
+GUESTS = Path(__file__).resolve().parent / "guests"
+SLICE = 50_000
+
+
+@pytest.fixture
+def extra_node(cluster):
+    """A fourth node (1 CPU) for this test only."""
+    node = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
+    cluster.wait_for_nodes()
+    yield node
+    if node in cluster.worker_nodes:
+        cluster.remove_node(node)
+
+
+def reference(relpath: str, args=(), **kw) -> rvdist.Machine:
+    m = rvdist.Machine(GUESTS / relpath, args=list(args), **kw)
+    m.run()
+    return m
+
+
+def same_as_reference(r, m) -> bool:
+    return (r.status, r.exit_code, r.stdout, r.stderr, r.cycles) == \
+        ("done", m.exit_code, m.stdout, m.stderr, m.cycles)
+
+
+def wait_for(cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def on_node(job, node_id: str) -> bool:
+    return any(ev.get("node") == node_id and ev["event"] in ("start", "slice", "restore")
+               for ev in list(job._history))
+
+
+def test_a_node_that_joins_takes_work(cluster):
+    # 8 jobs of about 0.3 s each on 3 slots: the node joins while most still wait
+    with Executor(slice_cycles=2_000_000) as ex:
+        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["20000000"]) for _ in range(8)]
+        wait_for(lambda: all(j._slices for j in jobs[:3]), 60, "the first jobs to start")
+        node = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
+        try:
+            wait_for(lambda: node.node_id in ex.nodes(), 30, "hosts on the new node")
+            results = [j.result(timeout=180) for j in jobs]
+        finally:
+            ex.shutdown()
+            cluster.remove_node(node)
+    m = reference("c/intloop.elf", ["20000000"])
+    assert all(same_as_reference(r, m) for r in results)
+    assert any(node.node_id in r.nodes for r in results), "no work went to the new node"
+    assert any(ev["event"] == "migrate" and ev["node"] == node.node_id
+               for r in results for ev in r.history), "no job moved onto the new node"
+
+
+def test_preempt_node_moves_every_job_off_before_the_deadline(cluster, extra_node):
+    with Executor(slice_cycles=SLICE) as ex:
+        jobs = [ex.submit(GUESTS / "c/memsort.elf", args=["256k"], memory_size=8 << 20)
+                for _ in range(6)]
+        wait_for(lambda: any(on_node(j, extra_node.node_id) for j in jobs), 60,
+                 "a job on the extra node")
+        took = ex.preempt_node(extra_node.node_id, deadline_s=5)
+        drained_at = time.time()
+        assert took < 1.0, f"the node took {took:.2f} s to empty"
+        assert extra_node.node_id not in ex.nodes()
+        results = [j.result(timeout=180) for j in jobs]
+    m = reference("c/memsort.elf", ["256k"], memory_size=8 << 20)
+    assert all(same_as_reference(r, m) for r in results)
+    for r in results:
+        assert r.count("start") == 1 and r.recoveries == 0 and r.lost_cycles == 0, r.history
+        late = [ev for ev in r.history if ev["node"] == extra_node.node_id
+                and ev["event"] in ("start", "restore", "migrate") and ev["time"] > drained_at]
+        assert not late, f"a drained node got new work: {late}"
+    assert sum(r.preemptions + r.migrations for r in results) >= 1
+
+
+def test_a_ray_drain_notice_empties_the_node(cluster, extra_node):
+    from ray.core.generated import autoscaler_pb2
+
+    with Executor(slice_cycles=SLICE, watch_interval=0.1) as ex:
+        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["200000"]) for _ in range(6)]
+        wait_for(lambda: any(on_node(j, extra_node.node_id) for j in jobs), 60,
+                 "a job on the extra node")
+        gcs = ray._private.worker.global_worker.gcs_client
+        accepted, why = gcs.drain_node(
+            extra_node.node_id, autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION"),
+            "spot preemption (test)", int((time.time() + 10) * 1000))
+        assert accepted, why
+        wait_for(lambda: any(d["emptied_after"] is not None for d in ex.drains()), 10,
+                 "the drained node to empty")
+        (drain,) = ex.drains()
+        assert drain["node"] == extra_node.node_id
+        assert drain["emptied_after"] < 1.0, drain
+        results = [j.result(timeout=180) for j in jobs]
+    m = reference("c/intloop.elf", ["200000"])
+    assert all(same_as_reference(r, m) for r in results), [r.to_dict() for r in results
+                                                          if not same_as_reference(r, m)][:1]
+    assert all(r.count("start") == 1 and r.lost_cycles == 0 for r in results)
+
+
+def test_a_node_killed_without_warning_loses_at_most_a_checkpoint_interval(cluster, extra_node):
+    # Jobs of a few seconds: a killed node's workers linger up to a second and
+    # Ray reports the node dead about 2 s after the kill.
+    slice_cycles, checkpoint = 2_000_000, 20_000_000
+    with Executor(slice_cycles=slice_cycles, checkpoint_cycles=checkpoint) as ex:
+        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["25000000"]) for _ in range(6)]
+        wait_for(lambda: any(j.node == extra_node.node_id and j._checkpoint for j in jobs), 60,
+                 "a checkpointed job on the extra node")
+        cluster.remove_node(extra_node, allow_graceful=False)
+        results = [j.result(timeout=180) for j in jobs]
+        wait_for(lambda: extra_node.node_id not in ex.nodes(), 10, "the loss to be noticed")
+    m = reference("c/intloop.elf", ["25000000"])
+    assert all(same_as_reference(r, m) for r in results), [r.history[-3:] for r in results]
+    lost = [ev for r in results for ev in r.history if ev["event"] == "lost"]
+    assert lost, "no job was on the killed node"
+    # a job runs at most one checkpoint interval plus its queued slices past its checkpoint
+    assert all(ev["cycles_lost"] <= checkpoint + 2 * slice_cycles for ev in lost), lost
+    assert all(r.lost_cycles == sum(ev["cycles_lost"] for ev in r.history if ev["event"] == "lost")
+               for r in results)
+
+
+def test_higher_priority_work_preempts_the_lowest(cluster):
+    with Executor(slice_cycles=SLICE) as ex:
+        slots = len(ex.nodes())
+        low = [ex.submit(GUESTS / "c/intloop.elf", args=["150000"], priority=0, name=f"low{i}")
+               for i in range(slots)]
+        wait_for(lambda: all(j._slices >= 2 for j in low), 60, "the low-priority jobs to run")
+        high = ex.submit(GUESTS / "c/primes.elf", args=["20000"], priority=5, name="high")
+        hr = high.result(timeout=120)
+        still_running = [j for j in low if not j.done()]
+        lows = [j.result(timeout=180) for j in low]
+    assert hr.status == "done" and hr.stdout == reference("c/primes.elf", ["20000"]).stdout
+    assert still_running, "the low-priority jobs finished before the urgent one"
+    preempts = [ev for r in lows for ev in r.history if ev["event"] == "preempt"]
+    assert preempts and all(ev["by"] == "high" for ev in preempts), preempts
+    m = reference("c/intloop.elf", ["150000"])
+    assert all(same_as_reference(r, m) for r in lows)
+
+
+def test_a_checkpoint_directory_keeps_results_and_resumes_jobs(cluster, tmp_path):
+    m = reference("c/primes.elf", ["30000"])
+    # a checkpoint written by an earlier driver that died half way
+    half = rvdist.Machine(GUESTS / "c/primes.elf", args=["30000"])
+    half.run(m.cycles // 2)
+    half.snapshot().save(tmp_path / "job-b.snap")
+    with Executor(slice_cycles=SLICE, checkpoint_dir=tmp_path, checkpoint_cycles=100_000) as ex:
+        a = ex.submit(GUESTS / "c/primes.elf", args=["30000"], job_id="job-a").result(timeout=120)
+        b = ex.submit(GUESTS / "c/primes.elf", args=["30000"], job_id="job-b").result(timeout=120)
+    assert same_as_reference(a, m) and same_as_reference(b, m)
+    assert b.history[0]["event"] == "resume" and b.history[0]["cycles"] == m.cycles // 2
+    assert b.slices <= (m.cycles - m.cycles // 2) // SLICE + 1
+    assert (tmp_path / "job-a.result.json").exists() and not (tmp_path / "job-a.snap").exists()
+    with Executor(slice_cycles=SLICE, checkpoint_dir=tmp_path) as ex:
+        again = ex.submit(GUESTS / "c/primes.elf", args=["30000"], job_id="job-a")
+        assert again.done(), "a recorded result ran again"
+        assert again.result() == a
+        with pytest.raises(rvdist.errors.ConfigError):
+            ex.submit(GUESTS / "c/primes.elf", job_id="../escape")
+        (tmp_path / "job-c.snap").write_bytes((tmp_path / "job-a.result.json").read_bytes())
+        with pytest.raises(rvdist.errors.SnapshotError):
+            ex.submit(GUESTS / "c/primes.elf", job_id="job-c")
