@@ -9,7 +9,7 @@ optionally ``args``, ``stdin`` (text), ``stdin_file``, ``max_cycles``,
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
 import sys
 import time
@@ -56,7 +56,7 @@ def load_manifest(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _submit(ex: Any, e: dict[str, Any]) -> Any:
+def _submit(ex: Any, e: dict[str, Any], job_id: Optional[str]) -> Any:
     stdin = e.get("stdin", "").encode()
     if "stdin_file" in e:
         try:
@@ -68,62 +68,113 @@ def _submit(ex: Any, e: dict[str, Any]) -> Any:
               "name": e.get("name"), "cost_model": e.get("cost_model", "unit")}
     if "memory" in e:
         kwargs["memory_size"] = e["memory"]
-    return ex.submit(e["program"], **kwargs)
+    return ex.submit(e["program"], job_id=job_id, **kwargs)
 
 
-def _record(r: Any) -> dict[str, Any]:
-    def text(b: bytes, key: str) -> dict[str, Any]:
-        try:
-            return {key: b.decode()}
-        except UnicodeDecodeError:
-            return {key: b.decode(errors="replace"), f"{key}_base64": base64.b64encode(b).decode()}
-    return {"name": r.name, "job_id": r.job_id, "status": r.status, "exit_code": r.exit_code,
-            "cycles": r.cycles, "slices": r.slices, "migrations": r.migrations, "nodes": r.nodes,
-            **text(r.stdout, "stdout"), **text(r.stderr, "stderr"), "error": r.error,
-            "history": list(r.history)}
+def job_ids(entries: list[dict[str, Any]]) -> list[str]:
+    """Stable ids for a manifest's jobs: position plus a digest of the entry,
+    so a re-run of the same manifest finds its checkpoints, and an edited
+    entry does not pick up another job's."""
+    out = []
+    for i, e in enumerate(entries):
+        digest = hashlib.sha256(json.dumps(e, sort_keys=True).encode()).hexdigest()[:12]
+        out.append(f"job{i:05d}-{digest}")
+    return out
 
 
-def run_batch(manifest: Path, out: Optional[Path], address: Optional[str], slice_cycles: int,
-              quiet: bool, stream: TextIO = sys.stderr) -> int:
-    from rvdist.executor import Executor
+def _check_checkpoint_dir(path: Path, resume: bool) -> None:
+    if resume:
+        if not path.is_dir():
+            raise ConfigError(f"--resume: checkpoint directory {path} does not exist")
+        return
+    if path.is_dir() and any(p.suffix in (".snap", ".json") for p in path.iterdir()):
+        raise ConfigError(f"checkpoint directory {path} already holds a batch's checkpoints: "
+                          f"pass --resume to continue that batch, or use an empty directory")
+
+
+class _Progress:
+    """One status line on a terminal (stderr): jobs done, speed and disruptions."""
+
+    def __init__(self, total: int, stream: TextIO, quiet: bool) -> None:
+        self.total, self.stream, self.quiet = total, stream, quiet
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def show(self, stats: dict[str, int], failed: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.quiet or (not force and now - self.last < 0.2):
+            return
+        self.last = now
+        width = 30
+        done = stats["done"]
+        filled = width * done // max(1, self.total)
+        rate = stats["cycles"] / max(now - self.started, 1e-9) / 1e6
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} jobs  "
+                          f"{failed} failed  {rate:,.0f} M instr/s  {stats['migrations']} migrations  "
+                          f"{stats['preemptions']} preemptions  {stats['recoveries']} recoveries")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if not self.quiet:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str] = None,
+              slice_cycles: int = 10_000_000, quiet: bool = False, stream: TextIO = sys.stderr,
+              checkpoint_dir: Optional[Path] = None, resume: bool = False,
+              checkpoint_cycles: Optional[int] = None, events: Optional[Path] = None) -> int:
+    """Run a manifest's jobs; one JSON result per job to ``out`` (or stdout).
+
+    With ``checkpoint_dir``, every job's checkpoints and result are kept
+    there, and a batch killed at any point continues with ``resume``:
+    recorded results are reported again without running, the other jobs go
+    on from their last checkpoint. Returns 1 if any job failed or exited
+    non-zero, else 0.
+    """
+    from rvdist.executor import DEFAULT_CHECKPOINT_CYCLES, Executor
 
     entries = load_manifest(manifest)
-    started = time.monotonic()
-    failed = done = cycles = migrations = 0
+    if resume and checkpoint_dir is None:
+        raise ConfigError("--resume needs --checkpoint-dir")
+    if checkpoint_dir is not None:
+        _check_checkpoint_dir(checkpoint_dir, resume)
+    ids = job_ids(entries)
+    failed = 0
     sink = open(out, "w") if out else None
+    event_sink = open(events, "w") if events else None
+    progress = _Progress(len(entries), stream, quiet)
     try:
-        with Executor(address=address, slice_cycles=slice_cycles) as ex:
+        with Executor(address=address, slice_cycles=slice_cycles, checkpoint_dir=checkpoint_dir,
+                      checkpoint_cycles=checkpoint_cycles or DEFAULT_CHECKPOINT_CYCLES) as ex:
             jobs = []
-            for e in entries:
+            for e, job_id in zip(entries, ids):
                 try:
-                    jobs.append(_submit(ex, e))
+                    jobs.append(_submit(ex, e, job_id if checkpoint_dir is not None else None))
                 except RvError as err:
                     raise ConfigError(f"job {e.get('name') or e['program']}: {err}") from None
-            last = 0.0
-            for job in ex.as_completed(jobs):
-                r = job.result()
-                done += 1
-                failed += r.status != "done" or r.exit_code != 0
-                cycles += r.cycles
-                migrations += r.migrations
-                rec = _record(r)
-                if sink:
-                    sink.write(json.dumps(rec) + "\n")
-                    sink.flush()
-                else:
-                    print(json.dumps(rec), flush=True)
-                now = time.monotonic()
-                if not quiet and (now - last > 0.2 or done == len(jobs)):
-                    last = now
-                    width = 30
-                    filled = width * done // max(1, len(jobs))
-                    rate = cycles / max(now - started, 1e-9) / 1e6
-                    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{len(jobs)} jobs  "
-                                 f"{failed} failed  {rate:,.0f} M instr/s  {migrations} migrations")
-                    stream.flush()
-            if not quiet:
-                stream.write("\n")
+            pending = list(jobs)
+            while pending:
+                try:
+                    for job in ex.as_completed(pending, timeout=0.25):
+                        pending.remove(job)
+                        r = job.result()
+                        failed += r.status != "done" or r.exit_code != 0
+                        line = json.dumps(r.to_dict()) + "\n"
+                        (sink or sys.stdout).write(line)
+                        (sink or sys.stdout).flush()
+                        if event_sink:
+                            for ev in r.history:
+                                event_sink.write(json.dumps({"job": r.name, "job_id": r.job_id, **ev}) + "\n")
+                            event_sink.flush()
+                        progress.show(ex.stats(), failed)
+                except TimeoutError:
+                    pass
+                progress.show(ex.stats(), failed)
+            progress.show(ex.stats(), failed, force=True)
+            progress.close()
     finally:
-        if sink:
-            sink.close()
+        for f in (sink, event_sink):
+            if f:
+                f.close()
     return 1 if failed else 0

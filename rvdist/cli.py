@@ -104,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print one JSON object with the result (guest output inside it)")
     run.add_argument("--local", action="store_true",
-                     help="run in this process (currently every run is local)")
+                     help="run in this process instead of as a job on Ray (output then streams "
+                     "as the guest writes it; implied by --suspend-to)")
+    run.add_argument("--address", default=None, metavar="ADDR",
+                     help="join this Ray cluster ('auto' for the one on this machine); by default "
+                     "an embedded local Ray is started")
     _suspend_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -143,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--slice-cycles", type=_positive_count, default=DEFAULT_SLICE_CYCLES, metavar="N",
                        help=f"cycles per slice (default {DEFAULT_SLICE_CYCLES:,})")
     batch.add_argument("--quiet", action="store_true", help="no progress line")
+    batch.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                       help="keep every job's checkpoints and result in DIR, so that a killed "
+                       "batch can continue with --resume")
+    batch.add_argument("--resume", action="store_true",
+                       help="continue the batch whose checkpoints are in --checkpoint-dir: recorded "
+                       "results are reported without running again, other jobs go on from their "
+                       "last checkpoint")
+    batch.add_argument("--checkpoint-cycles", type=_positive_count, default=None, metavar="N",
+                       help="checkpoint each job every N cycles (default 1G)")
+    batch.add_argument("--events", metavar="FILE", default=None,
+                       help="write every job's events (slices, checkpoints, migrations, "
+                       "preemptions, recoveries) to FILE as JSON lines")
     batch.set_defaults(func=cmd_batch, json=False)
 
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
@@ -160,7 +176,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from rvdist.batch import run_batch
     try:
         return run_batch(Path(args.manifest), Path(args.out) if args.out else None, args.address,
-                         args.slice_cycles, args.quiet)
+                         args.slice_cycles, args.quiet,
+                         checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
+                         resume=args.resume, checkpoint_cycles=args.checkpoint_cycles,
+                         events=Path(args.events) if args.events else None)
     except RvError as e:
         return _bad_input(args, e)
 
@@ -218,6 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 stdin = Path(args.stdin).read_bytes()
             except OSError as e:
                 raise ValueError(f"cannot read stdin file {args.stdin}: {e.strerror}") from None
+        if not (args.local or args.suspend_to):
+            return _run_on_ray(args, program, stdin)
         # With --suspend-to the cycle limit suspends instead of failing, so
         # the machine itself gets no limit and the loop below enforces it.
         machine = Machine(program, args=args.args, stdin=stdin, memory_size=args.memory,
@@ -227,6 +248,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (RvError, ValueError) as e:
         return _bad_input(args, e)
     return _drive(args, machine)
+
+
+def _run_on_ray(args: argparse.Namespace, program: Program, stdin: bytes) -> int:
+    """``rvdist run`` as one job on the executor; output is printed when it ends."""
+    from rvdist.executor import Executor
+
+    started = time.perf_counter()
+    with Executor(address=args.address, slice_cycles=args.slice_cycles) as ex:
+        r = ex.submit(program, args=args.args, stdin=stdin, memory_size=args.memory,
+                      cost_model=_cost_model(args.cost_model), max_cycles=args.max_cycles,
+                      output_limit=args.output_limit).result()
+    elapsed = time.perf_counter() - started
+    if r.status == "done":
+        status = "exited"
+    elif r.error and r.error.get("kind") in ("config", "program"):
+        return _bad_input(args, ValueError(r.error["message"]))
+    else:
+        status = "error"
+    if args.json:
+        _emit_json({"status": status, "exit_code": r.exit_code, "cycles": r.cycles,
+                    "slices": r.slices, "program": {"name": program.name, "digest": program.digest},
+                    "cost_model": args.cost_model, "wall_seconds": round(elapsed, 6),
+                    "nodes": r.nodes, "migrations": r.migrations,
+                    **_text_fields("stdout", r.stdout), **_text_fields("stderr", r.stderr),
+                    "error": r.error})
+    else:
+        for data, stream in ((r.stdout, sys.stdout), (r.stderr, sys.stderr)):
+            stream.buffer.write(data)
+            stream.flush()
+        if r.error is not None:
+            print(f"rvdist: guest error: {r.error['message']}", file=sys.stderr)
+    if status == "exited":
+        return (r.exit_code or 0) & 0xFF
+    return EXIT_CYCLES if r.error and r.error.get("kind") == "cycles_exceeded" else EXIT_GUEST_ERROR
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -328,12 +328,13 @@ class Executor:
                stdin: bytes = b"", max_cycles: Optional[int] = None,
                memory_size: Union[int, str] = DEFAULT_MEMORY_SIZE, cost_model: Any = "unit",
                priority: int = 0, name: Optional[str] = None,
-               job_id: Optional[str] = None) -> Job:
+               job_id: Optional[str] = None, output_limit: Optional[int] = None) -> Job:
         """Queue a job; returns at once. Bad programs raise ProgramError here.
 
         Higher ``priority`` runs first; a waiting job of higher priority
         takes the next slot that reaches a slice boundary, and the job it
-        displaces resumes when no higher-priority job waits. ``job_id``
+        displaces resumes when no higher-priority job waits. ``output_limit``
+        caps captured stdout and stderr, each. ``job_id``
         (letters, digits, ``._-``) names the job's files in
         ``checkpoint_dir``: if that directory holds a result for it, the job
         is done at once with that result; if it holds a checkpoint, the job
@@ -355,6 +356,8 @@ class Executor:
                 self._programs[program.digest] = ray.put((program.data, program.name))
             config = {"args": list(args), "stdin": bytes(stdin), "memory_size": memory_size,
                       "cost_model": cost_model, "max_cycles": max_cycles}
+            if output_limit is not None:
+                config["output_limit"] = output_limit
             job = Job(self, job_id, name or f"{program.name}#{next(self._seq)}", program.digest,
                       config, priority)
             self._jobs[job_id] = job

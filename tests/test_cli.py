@@ -19,7 +19,12 @@ HELLO = str(GUESTS / "c/hello.elf")
 MSG = b"spam spam spam spam\n"
 
 
-def rvdist_cli(*args: str, stdin: bytes = b"", cwd: Path | None = None) -> subprocess.CompletedProcess:
+def rvdist_cli(*args: str, stdin: bytes = b"", cwd: Path | None = None,
+               local: bool = True) -> subprocess.CompletedProcess:
+    """Run the CLI. ``rvdist run`` gets --local unless ``local=False``: starting
+    an embedded Ray per call would cost seconds each; the Ray path has its own tests."""
+    if local and args[:1] == ("run",):
+        args = ("run", "--local", *args[1:])
     return subprocess.run([sys.executable, "-m", "rvdist.cli", *args], input=stdin,
                           capture_output=True, timeout=120, cwd=cwd)
 
@@ -57,7 +62,7 @@ def test_console_script() -> None:
     exe = shutil.which("rvdist")
     if exe is None:
         pytest.skip("the rvdist console script is not on PATH")
-    proc = subprocess.run([exe, "run", HELLO, "x"], capture_output=True, timeout=120)
+    proc = subprocess.run([exe, "run", "--local", HELLO, "x"], capture_output=True, timeout=120)
     assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\nx\n")
     assert subprocess.run([exe, "--help"], capture_output=True, timeout=120).returncode == 0
 
@@ -295,3 +300,18 @@ def test_batch_fails_on_a_failing_job_and_on_a_bad_manifest(tmp_path: Path) -> N
     proc = rvdist_cli("batch", str(manifest))
     no_traceback(proc)
     assert proc.returncode == 2 and b"colour" in proc.stderr
+
+
+def test_run_goes_through_the_executor_by_default(cluster) -> None:
+    memsort = str(GUESTS / "c/memsort.elf")
+    local = json_result(rvdist_cli("run", "--json", "--memory", "8MiB", memsort, "64k"))
+    obj = json_result(rvdist_cli("run", "--json", "--address", cluster.address, "--memory", "8MiB",
+                                 "--slice-cycles", "100k", memsort, "64k", local=False))
+    assert obj["nodes"], "the job ran on no Ray node"
+    assert obj["slices"] >= local["cycles"] // 100_000
+    for key in ("status", "exit_code", "cycles", "stdout", "stderr", "error"):
+        assert obj[key] == local[key], key
+    proc = rvdist_cli("run", "--address", cluster.address, HELLO, "a", local=False)
+    assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\na\n")
+    proc = rvdist_cli("run", "--address", cluster.address, "--max-cycles", "50", HELLO, local=False)
+    assert proc.returncode == 124 and b"cycles" in proc.stderr
