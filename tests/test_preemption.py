@@ -7,7 +7,12 @@ session's head and two nodes stay as they are.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -183,3 +188,76 @@ def test_a_checkpoint_directory_keeps_results_and_resumes_jobs(cluster, tmp_path
         (tmp_path / "job-c.snap").write_bytes((tmp_path / "job-a.result.json").read_bytes())
         with pytest.raises(rvdist.errors.SnapshotError):
             ex.submit(GUESTS / "c/primes.elf", job_id="job-c")
+
+
+def test_sigterm_to_a_ray_start_worker_moves_its_jobs(cluster, tmp_path):
+    """A real spot-style preemption: `ray start --block` gets SIGTERM, Ray drains it."""
+    ray_exe = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    env = dict(os.environ, RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="10", RAY_USAGE_STATS_ENABLED="0")
+    worker = subprocess.Popen([ray_exe, "start", "--address", cluster.address, "--num-cpus", "1",
+                               "--object-store-memory", str(OBJECT_STORE), "--block"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        before = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        wait_for(lambda: {n["NodeID"] for n in ray.nodes() if n["Alive"]} - before, 60,
+                 "the new worker to join")
+        (new,) = {n["NodeID"] for n in ray.nodes() if n["Alive"]} - before
+        with Executor(slice_cycles=1_000_000, watch_interval=0.1) as ex:
+            assert new in ex.nodes()
+            jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["20000000"]) for _ in range(6)]
+            wait_for(lambda: any(j.node == new for j in jobs), 60, "a job on the new worker")
+            worker.send_signal(signal.SIGTERM)
+            wait_for(lambda: any(d["node"] == new and d["emptied_after"] is not None
+                                 for d in ex.drains()), 15, "the worker to be drained")
+            results = [j.result(timeout=180) for j in jobs]
+        m = reference("c/intloop.elf", ["20000000"])
+        assert all(same_as_reference(r, m) for r in results)
+        assert all(r.count("start") == 1 and r.lost_cycles == 0 for r in results)
+        assert any(ev["event"] in ("evict", "migrate") and ev.get("source", ev["node"]) == new
+                   for r in results for ev in r.history)
+        worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+
+
+def test_a_killed_batch_driver_resumes_with_every_result_exactly_once(cluster, tmp_path):
+    iters = [4_000_000, 9_000_000, 2_000_000, 7_000_000, 5_000_000, 8_000_000, 3_000_000, 6_000_000]
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text("".join(json.dumps({"program": str(GUESTS / "c/intloop.elf"),
+                                            "args": [str(n)], "name": f"loop{n}"}) + "\n"
+                                for n in iters))
+    ckpt, first, second = tmp_path / "ckpt", tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    common = [sys.executable, "-m", "rvdist.cli", "batch", str(manifest), "--address",
+              cluster.address, "--checkpoint-dir", str(ckpt), "--slice-cycles", "1M",
+              "--checkpoint-cycles", "10M", "--quiet"]
+    driver = subprocess.Popen(common + ["--out", str(first)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: first.exists() and first.read_text().count("\n") >= 2, 120,
+                 "the first results")
+    finally:
+        driver.kill()
+        driver.wait(timeout=30)
+    before = {json.loads(line)["name"]: json.loads(line) for line in first.read_text().splitlines()}
+    assert len(before) < len(iters), "the driver finished before it was killed"
+    assert list(ckpt.glob("*.snap")), "no checkpoint of an unfinished job was left"
+
+    again = subprocess.run(common + ["--out", str(second)], capture_output=True, timeout=300)
+    assert again.returncode == 2 and b"--resume" in again.stderr     # refuses to start over
+    resumed = subprocess.run(common + ["--resume", "--out", str(second)], capture_output=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    after = [json.loads(line) for line in second.read_text().splitlines()]
+    assert sorted(r["name"] for r in after) == sorted(f"loop{n}" for n in iters)
+    for r in after:
+        m = reference("c/intloop.elf", [r["name"][4:]])
+        assert (r["status"], r["exit_code"], r["stdout"], r["cycles"]) == \
+            ("done", 0, m.stdout.decode(), m.cycles), r["name"]
+        if r["name"] in before:     # finished before the kill: reported, not run again
+            assert r == before[r["name"]]
+        else:
+            assert sum(ev["event"] == "finish" for ev in r["history"]) == 1
+    assert any(r["history"][0]["event"] == "resume" for r in after), "no job went on from a checkpoint"
