@@ -113,7 +113,7 @@ class JobResult:
     @property
     def preemptions(self) -> int:
         """Times the job was put off its slot: for a draining node or for higher priority."""
-        return self.count("evict") + self.count("preempt")
+        return sum(1 for ev in self.history if _is_preemption(ev))
 
     @property
     def recoveries(self) -> int:
@@ -461,15 +461,16 @@ class Executor:
         ``preemptions``, ``recoveries`` and ``checkpoints``."""
         with self._lock:
             jobs = list(self._jobs.values())
-            events: dict[str, int] = {}
+            events: dict[str, int] = {"preempt": 0}
             for j in jobs:
                 for ev in j._history:
                     events[ev["event"]] = events.get(ev["event"], 0) + 1
+                    events["preempt"] += _is_preemption(ev)
             return {"jobs": len(jobs), "done": sum(j.done() for j in jobs),
                     "cycles": sum(j._cycles if j._result is None else j._result.cycles for j in jobs),
                     "lost_cycles": sum(j._lost_cycles for j in jobs),
                     "migrations": events.get("migrate", 0),
-                    "preemptions": events.get("evict", 0) + events.get("preempt", 0),
+                    "preemptions": events["preempt"],
                     "recoveries": events.get("lost", 0), "checkpoints": events.get("checkpoint", 0)}
 
     def shutdown(self) -> None:
@@ -894,6 +895,11 @@ class Executor:
             if not job.done():
                 job._cancel = True
                 self._lock.notify_all()
+
+
+def _is_preemption(ev: dict[str, Any]) -> bool:
+    """Put off its slot: a drain (evicted, or moved straight to a free host) or higher priority."""
+    return ev["event"] in ("evict", "preempt") or (ev["event"] == "migrate" and ev.get("reason") == "drain")
 
 
 def _gcs_client() -> Any:
