@@ -277,8 +277,9 @@ def test_batch_runs_a_manifest_end_to_end(tmp_path: Path) -> None:
         f"- {{program: {GUESTS / 'c/primes.elf'}, args: [3000], name: primes}}\n"
         f"- {{program: {GUESTS / 'c/upper.elf'}, stdin: 'batch me', priority: 3}}\n"
         f"- {{program: {GUESTS / 'c/intloop.elf'}, args: [100000], memory: 8MiB}}\n")
-    out = tmp_path / "results.jsonl"
-    proc = rvdist_cli("batch", str(manifest), "--out", str(out), "--slice-cycles", "100k")
+    out, events = tmp_path / "results.jsonl", tmp_path / "events.jsonl"
+    proc = rvdist_cli("batch", str(manifest), "--out", str(out), "--slice-cycles", "100k",
+                      "--events", str(events))
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     results = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
@@ -286,7 +287,12 @@ def test_batch_runs_a_manifest_end_to_end(tmp_path: Path) -> None:
     ref = rvdist.Machine(GUESTS / "c/primes.elf", args=["3000"])
     ref.run()
     assert results["primes"]["stdout"] == ref.stdout.decode() and results["primes"]["cycles"] == ref.cycles
-    assert b"3/3 jobs" in proc.stderr
+    assert b"3/3 jobs" in proc.stderr and b"preemptions" in proc.stderr
+    evs = [json.loads(line) for line in events.read_text().splitlines()]
+    primes = [e for e in evs if e["job"] == "primes"]
+    assert [e["event"] for e in primes][0] == "start" and primes[-1]["event"] == "finish"
+    assert sum(e["event"] == "slice" for e in primes) == results["primes"]["slices"]
+    assert all(e["node"] and e["time"] for e in primes)
 
 
 def test_batch_fails_on_a_failing_job_and_on_a_bad_manifest(tmp_path: Path) -> None:
