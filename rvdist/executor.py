@@ -443,7 +443,7 @@ class Executor:
     def nodes(self) -> list[str]:
         """The ids of live nodes that have hosts and take work."""
         with self._lock:
-            return sorted({s.node_id for s in self._slots if s.alive and not s.draining})
+            return sorted({s.node_id for s in self._slots if s.alive and s.ready and not s.draining})
 
     def drains(self) -> list[dict[str, Any]]:
         """The nodes seen draining: ``node``, ``deadline`` (a time.time()) and
