@@ -116,9 +116,51 @@ void rv_decode_page(const rv_machine *m, uint64_t page, rv_page *pg);
 rv_page *rv_code_page(rv_machine *m, uint64_t page);
 void rv_drop_code(rv_machine *m);
 
-/* memory.c: check that [addr, addr+len) may be written and mark it dirty.
+/* machine.c: check that [addr, addr+len) may be written and mark it dirty.
  * Returns 0 or the RV_ERR_* kind; marks nothing on error. */
 int rv_store_check(rv_machine *m, uint64_t addr, uint64_t len);
+
+/* Page bitmaps (rv_machine.used, .stale and .zeroed): a bit per page. */
+#define RV_BITMAP_WORDS(npages) (((npages) + 63) >> 6)
+
+static inline int rv_bit_test(const uint64_t *map, uint64_t p)
+{
+    return (int)((map[p >> 6] >> (p & 63)) & 1);
+}
+
+static inline void rv_bit_set(uint64_t *map, uint64_t p)
+{
+    map[p >> 6] |= (uint64_t)1 << (p & 63);
+}
+
+static inline void rv_bit_clear(uint64_t *map, uint64_t p)
+{
+    map[p >> 6] &= ~((uint64_t)1 << (p & 63));
+}
+
+/* mempool.c: guest memory mappings, fresh or reused. dirty marks the pages
+ * that may hold nonzero bytes (a fresh mapping has none). */
+typedef struct rv_region {
+    uint8_t *mem;
+    uint64_t size;
+    uint64_t *dirty;
+} rv_region;
+
+/* A mapping of size bytes, from the pool if it holds one. 0, or -1 if out of memory. */
+int rv_region_take(uint64_t size, rv_region *r);
+/* Hand a mapping (and its dirty bitmap) back: the pool keeps it or unmaps it. */
+void rv_region_give(rv_region *r);
+/* Whether the pool would keep a mapping of this size (else rv_free can skip
+ * working out its dirty pages). */
+int rv_pool_would_keep(uint64_t size);
+
+/* snapshot.c: whether a page holds only zeros. */
+int rv_page_is_zero(const uint8_t *p);
+
+/* crc32.c: copy n whole pages from src to the pages of mem listed, returning
+ * zlib's crc32(crc, src, n * RV_PAGE_SIZE), computed in the same pass. */
+uint32_t rv_crc32_scatter(uint32_t crc, const uint8_t *src, uint8_t *mem, const uint32_t *pages,
+                          uint64_t n);
 
 /* syscall.c: handle the ecall at pc. Returns RV_READY to continue at pc + 4,
  * or RV_EXITED / RV_ERROR / RV_HOST_CALL with the machine updated. */

@@ -116,12 +116,40 @@ typedef struct rv_machine {
     uint64_t npages;
     uint8_t *page_flags;
     void **decoded;           /* per page: decoded records, or NULL */
+    /* Bitmaps, a bit per page, for reusing memory (see rv_new_stale):
+     * used: pages that may hold nonzero bytes without being TOUCHED (the
+     * image, and what was TOUCHED before rv_clear_page_flags);
+     * stale: pages that still hold an earlier machine's bytes;
+     * zeroed: TOUCHED pages known to hold zeros (restored zero pages that
+     * nothing wrote since). */
+    uint64_t *used;
+    uint64_t *stale;
+    uint64_t *zeroed;
 } rv_machine;
 
 /* Create a machine with mem_size bytes (a multiple of RV_PAGE_SIZE) of zeroed
- * guest memory; untouched pages cost no host memory. NULL if out of memory. */
+ * guest memory; untouched pages cost no host memory. NULL if out of memory.
+ * The memory may come from the pool of memory that rv_free keeps. */
 rv_machine *rv_new(uint64_t mem_size);
 void rv_free(rv_machine *m);
+
+/* rv_new for a restore that is about to overwrite most pages anyway: pages
+ * reused from the pool keep their old bytes ("stale") instead of being
+ * zeroed first. rv_load and rv_scatter_pages clean the pages they write;
+ * rv_zero_stale zeroes the rest, and must run before anything else reads
+ * guest memory. */
+rv_machine *rv_new_stale(uint64_t mem_size);
+void rv_zero_stale(rv_machine *m);
+
+/* The pool: rv_free keeps the memory of up to RV_POOL_SLOTS machines, of at
+ * most max_bytes in all, for rv_new to reuse warm (a fresh page costs the
+ * kernel a fault and zeroing on first touch). 0 turns it off and releases
+ * what it holds. Returns the previous limit. Thread-safe. */
+#define RV_POOL_SLOTS 8
+#define RV_POOL_DEFAULT_LIMIT 268435456
+uint64_t rv_pool_set_limit(uint64_t max_bytes);
+/* Bytes of guest memory the pool holds now. */
+uint64_t rv_pool_held(void);
 
 /* Price each cost class (RV_NCLASSES entries, each 1..RV_MAX_COST). Returns 0,
  * or -1 for an out-of-range cost. Drops decoded code, so call it early. */
@@ -154,6 +182,29 @@ void rv_gather_pages(const rv_machine *m, const uint32_t *pages, uint64_t n, uin
  * when data is NULL, and mark them touched. Returns 0 or an RV_ERR_* kind
  * (checked for all pages before any is written). */
 int rv_scatter_pages(rv_machine *m, const uint32_t *pages, uint64_t n, const uint8_t *data);
+
+/* Restore a snapshot's page blocks that are stored raw (docs/snapshot-format.md),
+ * each copied in while its CRC-32 is checked, in one pass. data_pages lists
+ * the n_data data pages; table has 4 numbers per block as the header lists
+ * them (pages, bytes, crc32, raw); blocks holds all the blocks back to back.
+ * Compressed blocks are skipped: the caller decompresses them. Returns 0; an
+ * RV_ERR_* kind if a data page is not writable (nothing is written then); or
+ * -1 with *bad set to the first block whose checksum fails, or to n_blocks
+ * if the table does not add up to n_data pages in blocks_len bytes. */
+int rv_scatter_raw_blocks(rv_machine *m, const uint32_t *data_pages, uint64_t n_data,
+                          const uint8_t *blocks, uint64_t blocks_len, const uint64_t *table,
+                          uint64_t n_blocks, uint64_t *bad);
+
+/* CRC-32 exactly as zlib's crc32(crc, data, len), with CRC hardware if the
+ * CPU has some. rv_crc32_level tells which implementation runs (RV_CRC_*);
+ * a limit >= 0 caps it, so that tests can check each one; -1 only asks.
+ * RV_CRC_BITWISE is slow: Python uses zlib then. */
+#define RV_CRC_BITWISE 0
+#define RV_CRC_ARMV8 1
+#define RV_CRC_PCLMUL 2
+#define RV_CRC_VPCLMUL 3
+uint32_t rv_crc32(uint32_t crc, const uint8_t *data, uint64_t len);
+int rv_crc32_level(int limit);
 
 /* Check decoded snapshot page lists: each ascending, below npages, and no
  * page in both. Returns 0 if they are sound, -1 if not. */

@@ -26,6 +26,7 @@ from rvdist.errors import (
     UnsupportedSyscall,
 )
 from rvdist.program import PAGE_SIZE, Program
+from rvdist.snapshot import capture as _capture, restore as _restore
 from rvdist.units import parse_size
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ DEFAULT_OUTPUT_LIMIT = 16 << 20
 DEFAULT_STACK_SIZE = 1 << 20
 #: Most bytes of argv strings a process may start with.
 MAX_ARGS_BYTES = 128 << 10
+#: Default cap on the bytes of stdin a machine is given (``stdin_limit``).
+DEFAULT_STDIN_LIMIT = 1 << 30
 
 _U64 = (1 << 64) - 1
 _AT_NULL, _AT_PAGESZ = 0, 6
@@ -137,6 +140,35 @@ class Registers:
         return "Registers(" + ", ".join(f"{n}={v:#x}" for n, v in zip(ABI_NAMES, self) if v) + ")"
 
 
+#: Environment variable: most bytes of freed guest memory to keep for new
+#: machines (a size such as "512MiB"; "0" turns the pool off).
+MEMORY_POOL_ENV = "RVDIST_MEMORY_POOL"
+
+
+def set_memory_pool_limit(max_bytes: Union[int, str]) -> int:
+    """Keep at most ``max_bytes`` (an int or a size such as ``"512MiB"``) of the
+    memory of freed machines for new machines of the same size to reuse, warm;
+    0 turns the pool off and releases what it holds. Returns the previous limit.
+
+    A fresh mapping costs the kernel a page fault and a zeroing per page on
+    first touch; a host that restores machines all the time reuses memory
+    instead (see ``rv_pool_set_limit`` in csrc/rvcore.h). The default is
+    ``lib.RV_POOL_DEFAULT_LIMIT`` (256 MiB), or the ``RVDIST_MEMORY_POOL``
+    environment variable.
+    """
+    try:
+        size = parse_size(max_bytes)
+    except (ValueError, TypeError):
+        size = -1
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _U64:
+        raise ConfigError(f"memory pool limit must be a size in bytes, got {max_bytes!r}")
+    return int(lib.rv_pool_set_limit(size))
+
+
+if os.environ.get(MEMORY_POOL_ENV, "").strip():
+    set_memory_pool_limit(os.environ[MEMORY_POOL_ENV].strip())
+
+
 def _load_program(program: Union[Program, bytes, str, os.PathLike]) -> Program:
     if isinstance(program, Program):
         return program
@@ -155,10 +187,15 @@ class Machine:
     ``"ckb"`` or a mapping of cost class to cycles (see :mod:`rvdist.cost`).
     ``max_cycles`` ends the run with :class:`CyclesExceeded` when the next
     instruction would pass it. ``output_limit`` caps stdout and stderr each.
+    ``stdin_limit`` caps the bytes of ``stdin`` (a :class:`ConfigError` past it);
+    argv strings may take at most ``MAX_ARGS_BYTES`` and must fit in memory.
 
     Raises :class:`ConfigError` for bad settings and
     :class:`~rvdist.errors.ProgramError` for a program that does not fit.
     """
+
+    #: Cap on stdin for machines not built by ``__init__`` (restored ones).
+    stdin_limit: int = DEFAULT_STDIN_LIMIT
 
     def __init__(
         self,
@@ -170,7 +207,11 @@ class Machine:
         max_cycles: Optional[int] = None,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         stack_size: int = DEFAULT_STACK_SIZE,
+        stdin_limit: int = DEFAULT_STDIN_LIMIT,
     ) -> None:
+        if not isinstance(stdin_limit, int) or isinstance(stdin_limit, bool) or stdin_limit < 0:
+            raise ConfigError(f"stdin_limit must be a non-negative int, got {stdin_limit!r}")
+        self.stdin_limit = stdin_limit
         self._build(_load_program(program), memory_size, cost_model, max_cycles, output_limit)
         size = self.memory_size
         if not isinstance(stack_size, int) or stack_size < 0:
@@ -184,8 +225,12 @@ class Machine:
         self._m.pc = self.program.entry
 
     def _build(self, program: Program, memory_size: Union[int, str], cost_model: _cost.CostModel,
-               max_cycles: Optional[int], output_limit: int) -> None:
-        """Validate the configuration and load the program image; no process yet."""
+               max_cycles: Optional[int], output_limit: int, stale: bool = False) -> None:
+        """Validate the configuration and load the program image; no process yet.
+
+        ``stale=True`` is for a restore only: memory reused from an earlier
+        machine keeps its bytes until ``lib.rv_zero_stale`` (see rv_new_stale).
+        """
         self.program = program
         if not isinstance(memory_size, (int, str)) or isinstance(memory_size, bool):
             raise ConfigError(f"memory_size must be an int or a string such as '64MiB', "
@@ -207,7 +252,7 @@ class Machine:
             raise ConfigError(str(e)) from None
         program.check_fits(size)
 
-        raw = lib.rv_new(size)
+        raw = lib.rv_new_stale(size) if stale else lib.rv_new(size)
         if raw == ffi.NULL:
             raise ConfigError(f"cannot allocate {size} bytes of guest memory")
         self._m = ffi.gc(raw, lib.rv_free)
@@ -252,6 +297,10 @@ class Machine:
             at += len(s) + 1
         words = [len(strings), *pointers, 0, 0, _AT_PAGESZ, PAGE_SIZE, _AT_NULL, 0]
         sp = (str_base - 8 * len(words)) & ~15
+        if sp < self.program.image_end:
+            raise ConfigError(f"the initial stack ({self.memory_size - sp} bytes of arguments and "
+                              f"pointers) does not fit above the program image in "
+                              f"{self.memory_size} bytes of memory")
         self.write_memory(str_base, blob)
         self.write_memory(sp, struct.pack(f"<{len(words)}Q", *words))
         regs = self.registers
@@ -370,8 +419,7 @@ class Machine:
         same way. Raises :class:`SnapshotError` while a host call is pending:
         complete it first, so no call is ever half done in a snapshot.
         """
-        from rvdist.snapshot import capture
-        return capture(self, incremental)
+        return _capture(self, incremental)
 
     @classmethod
     def restore(cls, program: Union[Program, bytes, str, os.PathLike],
@@ -386,8 +434,7 @@ class Machine:
         half-restored, when the program's digest, the core version or the
         configuration does not match or the data is corrupt.
         """
-        from rvdist.snapshot import restore
-        return restore(cls, _load_program(program), snapshot, max_cycles, output_limit)
+        return _restore(cls, _load_program(program), snapshot, max_cycles, output_limit)
 
     # -- state ----------------------------------------------------------
 
@@ -470,6 +517,9 @@ class Machine:
 
     @stdin.setter
     def stdin(self, data: bytes) -> None:
+        if len(data) > self.stdin_limit:
+            raise ConfigError(f"stdin of {len(data)} bytes is more than the stdin_limit of "
+                              f"{self.stdin_limit} bytes")
         if lib.rv_set_stdin(self._m, ffi.from_buffer(data), len(data)):
             raise ConfigError(f"cannot allocate {len(data)} bytes of stdin")
 

@@ -14,8 +14,9 @@ docs/snapshot-format.md; in short::
     | u32 crc32 of everything above except the page blocks
 
 Each page block carries its own crc32 in the header, so every byte is
-covered while each block is checked only when it is decompressed, while it
-is still in cache.
+covered while each block is checked only when it is restored: a compressed
+block before it is decompressed, a stored one while the core copies it into
+guest memory (one pass, in C, with CRC instructions where the CPU has them).
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from __future__ import annotations
 import json
 import os
 import struct
-import uuid
 import zlib
 from dataclasses import dataclass, field
+from itertools import accumulate, compress
+from itertools import chain as _concat
+from operator import is_
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence, Union
 
 import lz4.block
 
+from rvdist import cost as _cost
 from rvdist._core import ffi, lib
 from rvdist.errors import SnapshotError
 
@@ -79,6 +83,7 @@ class Snapshot:
         # Decoded page blocks are views into the encoded bytes; pickle them as bytes.
         state = dict(self.__dict__)
         state["chunks"] = [bytes(c) for c in self.chunks]
+        state.pop("_decoded", None)     # views of the encoded bytes
         return state
 
     # -- identity -----------------------------------------------------------
@@ -117,7 +122,7 @@ class Snapshot:
         parts = self._parts()
         crc = 0
         for p in parts:
-            crc = zlib.crc32(p, crc)
+            crc = _crc32(p, crc)
         return b"".join(parts + self.chunks + [struct.pack("<I", crc)])
 
     def save(self, path: Union[str, os.PathLike]) -> None:
@@ -173,9 +178,8 @@ class Snapshot:
                                 f"does not fit in {n} bytes")
         pos = _PREFIX.size
         try:
-            header = json.loads(bytes(view[pos:pos + head_len]))
-            _check_header(header)
-            layout = _Layout.from_header(header)
+            header = json.loads(str(view[pos:pos + head_len], "utf-8"))
+            layout = _check_header(header)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as e:
             raise SnapshotError(f"malformed snapshot header: {str(e)[:200]}") from None
         pos += head_len
@@ -185,7 +189,7 @@ class Snapshot:
                                 f"the header describes {expected}")
         body_end = pos + layout.tables + layout.io_len
         (stored,) = struct.unpack_from("<I", view, n - 4)
-        if zlib.crc32(view[:body_end]) != stored:
+        if _crc32(view[:body_end]) != stored:
             raise SnapshotError("snapshot checksum mismatch: the data is corrupt")
         data_pages = bytes(view[pos:pos + 4 * layout.n_data])
         pos += 4 * layout.n_data
@@ -193,13 +197,30 @@ class Snapshot:
         pos += 4 * layout.n_zero
         io_block = bytes(view[pos:pos + layout.io_len])
         pos += layout.io_len
-        chunks = []
-        for _, clen, _, _ in layout.chunks:
-            chunks.append(view[pos:pos + clen])     # a view: no copy of page data
-            pos += clen
+        ends = list(accumulate(layout.table[1::4], initial=pos))
+        chunks = [view[a:b] for a, b in zip(ends, ends[1:])]    # views: no copy of page data
         snap = cls(header, data_pages, zero_pages, io_block, chunks)
         snap._check_pages(header["config"]["memory_size"] // PAGE_SIZE)
+        snap.__dict__["_decoded"] = _Decoded(layout, data_pages, zero_pages, tuple(chunks),
+                                             view[pos:ends[-1]])
         return snap
+
+    def _checked_layout(self) -> Optional["_Layout"]:
+        """The layout from_bytes checked, if nobody could have changed the
+        snapshot since: then restore() need not check it all again."""
+        d = self.__dict__.get("_decoded")
+        if d is None or d.layout is None or self.data_pages is not d.data_pages or \
+                self.zero_pages is not d.zero_pages or not self._same_chunks(d):
+            return None
+        return d.layout
+
+    def _same_chunks(self, d: "_Decoded") -> bool:
+        return len(d.chunks) == len(self.chunks) and all(map(is_, d.chunks, self.chunks))
+
+    def _packed_blocks(self) -> Optional[memoryview]:
+        """The page blocks back to back, if they still are the ones decoded."""
+        d = self.__dict__.get("_decoded")
+        return d.blocks if d is not None and self._same_chunks(d) else None
 
     def _check_pages(self, npages: int) -> None:
         """Page indices must be in memory, ascending and not listed twice."""
@@ -229,21 +250,9 @@ class Snapshot:
         layout = _Layout.from_header(self.header)
         idx = memoryview(self.data_pages).cast("I")
         start = 0
-        for (npages, clen, crc, stored_raw), chunk in zip(layout.chunks, self.chunks):
-            if zlib.crc32(chunk) != crc or len(chunk) != clen:
-                raise SnapshotError(f"snapshot checksum mismatch in page block at page "
-                                    f"{start}: the data is corrupt")
-            if stored_raw:
-                raw = chunk
-            else:
-                try:
-                    raw = lz4.block.decompress(chunk, uncompressed_size=npages * PAGE_SIZE)
-                except lz4.block.LZ4BlockError as e:
-                    raise SnapshotError(f"corrupt page block in snapshot: {e}") from None
-            if len(raw) != npages * PAGE_SIZE:
-                raise SnapshotError("corrupt page block in snapshot: wrong decompressed size")
-            yield idx[start:start + npages], raw
-            start += npages
+        for block, chunk in zip(layout.chunks, self.chunks):
+            yield idx[start:start + block[0]], _open_block(block, chunk, start)
+            start += block[0]
 
     def info(self) -> dict[str, Any]:
         """A summary: ids, sizes, page counts and compression ratio."""
@@ -304,6 +313,30 @@ class Snapshot:
                        stdout, stderr, stdin)
 
 
+def _get_header(snap: Snapshot) -> dict[str, Any]:
+    _header_out(snap)
+    return snap.__dict__["header"]
+
+
+def _set_header(snap: Snapshot, header: dict[str, Any]) -> None:
+    _header_out(snap)
+    snap.__dict__["header"] = header
+
+
+def _header_out(snap: Snapshot) -> None:
+    """Whoever gets hold of the header may change it, now or later: from then on
+    restore() checks the header again instead of trusting from_bytes' check."""
+    d = snap.__dict__.get("_decoded")
+    if d is not None and d.layout is not None:
+        snap.__dict__["_decoded"] = d._replace(layout=None)
+
+
+# A property, so that the header of a decoded snapshot is checked once if
+# nobody else touched it: checking it costs as much as parsing it.
+Snapshot.header = property(_get_header, _set_header,    # type: ignore[assignment]
+                           doc="The snapshot's JSON header (docs/snapshot-format.md).")
+
+
 @dataclass(frozen=True)
 class _Layout:
     """Section sizes described by a header, validated."""
@@ -311,111 +344,118 @@ class _Layout:
     n_data: int
     n_zero: int
     io_len: int
-    chunks: tuple[tuple[int, int, int, int], ...]     # (pages, bytes, crc32, stored raw)
+    chunks: list[list[int]]     # per page block: pages, bytes, crc32, stored raw
+    chunk_bytes: int
+    table: list[int]        # the same, flat: 4 numbers per block
+    n_raw: int              # blocks stored raw
 
     @property
     def tables(self) -> int:
         return 4 * (self.n_data + self.n_zero)
 
-    @property
-    def chunk_bytes(self) -> int:
-        return sum(c[1] for c in self.chunks)
-
     @classmethod
     def from_header(cls, h: dict[str, Any]) -> "_Layout":
-        p, io, cfg = h["pages"], h["io"], h["config"]
-        npages = _int(cfg["memory_size"], "memory_size") // PAGE_SIZE
-        n_data, n_zero = _int(p["data"], "data pages"), _int(p["zero"], "zero pages")
-        if n_data + n_zero > npages:
-            raise ValueError(f"{n_data + n_zero} pages listed in a memory of {npages}")
-        chunks = tuple((_int(c[0], "block pages"), _int(c[1], "block size"), _int(c[2], "crc"),
-                        _int(c[3], "raw flag")) for c in p["chunks"])
-        if sum(c[0] for c in chunks) != n_data or any(not 0 < c[0] <= CHUNK_PAGES for c in chunks):
-            raise ValueError("page blocks do not add up to the data pages")
-        if any(c[3] > 1 or (c[3] and c[1] != c[0] * PAGE_SIZE) for c in chunks):
-            raise ValueError("a raw page block has the wrong size")
-        for k in ("stdout_part", "stderr_part", "stdin_len", "stdout_len", "stderr_len", "io_block"):
-            _int(io[k], k)
-        return cls(n_data, n_zero, io["io_block"], chunks)
+        """Check the header (see _check_header) and describe its sections."""
+        return _check_header(h)
+
+
+class _Decoded(NamedTuple):
+    """What from_bytes checked: the layout (None once the header got out), the
+    page tables and blocks it checked it against, and the blocks as one span."""
+
+    layout: Optional[_Layout]
+    data_pages: bytes
+    zero_pages: bytes
+    chunks: tuple[Any, ...]
+    blocks: memoryview
 
 
 _HEX = frozenset("0123456789abcdef")
 _I32 = (-(1 << 31), (1 << 31) - 1)
+_ONLY_INT, _ONLY_LIST, _ONLY_4 = {int}, {list}, {4}
 #: Largest stdout + stderr + stdin one snapshot may carry once decompressed.
 MAX_IO_BYTES = 1 << 32
 
 
-def _check_header(h: Any) -> None:
-    """Check every field a restore relies on, so nothing untrusted reaches the core.
+_KEYS = {
+    "header": ("id", "parent", "core_version", "isa", "program", "config", "state", "io", "pages"),
+    "program": ("digest", "name"),
+    "config": ("memory_size", "cost_model", "costs", "output_limit", "max_cycles"),
+    "state": ("pc", "x", "cycles", "reservation", "status", "exit_code", "error", "stdin_pos", "brk",
+              "host_error"),
+    "io": ("stdout_len", "stderr_len", "stdout_part", "stderr_part", "stdin_len", "io_block"),
+    "pages": ("data", "zero", "chunks"),
+}
+_KEY_SETS = {what: frozenset(keys) for what, keys in _KEYS.items()}
+#: Fields that are non-negative 64-bit integers (section, key), and
+#: fixed-length lists of them (section, key, length).
+_U64_FIELDS = (("config", "memory_size"), ("config", "output_limit"), ("state", "pc"),
+               ("state", "cycles"), ("state", "reservation"), ("state", "stdin_pos"),
+               ("pages", "data"), ("pages", "zero"))
+_U64_LISTS = (("config", "costs", lib.RV_NCLASSES), ("state", "x", 32), ("state", "error", 6),
+              ("state", "brk", 3))
 
-    Raises ValueError (or KeyError/TypeError) naming the first bad field.
+
+def _obj(v: Any, what: str) -> dict:
+    if type(v) is not dict:
+        raise ValueError(f"{what} must be an object")
+    if not _KEY_SETS[what] <= v.keys():
+        raise ValueError(f"{what} lacks {', '.join(k for k in _KEYS[what] if k not in v)}")
+    return v
+
+
+def _hex_id(v: Any, what: str) -> None:
+    if type(v) is not str or not 0 < len(v) <= 64 or not _HEX.issuperset(v):
+        raise ValueError(f"{what} must be a hex string, got {v!r}")
+
+
+def _check_header(h: Any) -> _Layout:
+    """Check every field a restore relies on, so nothing untrusted reaches the core,
+    and return the section sizes the header describes.
+
+    Raises ValueError (or KeyError/TypeError) naming the first bad field. This
+    runs on every decode and every restore, so all the integers are checked
+    at once (_check_ints names a bad one).
     """
-    def obj(v: Any, what: str, keys: tuple[str, ...]) -> dict:
-        if not isinstance(v, dict):
-            raise ValueError(f"{what} must be an object")
-        missing = [k for k in keys if k not in v]
-        if missing:
-            raise ValueError(f"{what} lacks {', '.join(missing)}")
-        return v
-
-    def ids(v: Any, what: str, nullable: bool = False) -> None:
-        if v is None and nullable:
-            return
-        if not isinstance(v, str) or not 0 < len(v) <= 64 or not set(v) <= _HEX:
-            raise ValueError(f"{what} must be a hex string, got {v!r}")
-
-    def ints(v: Any, what: str, n: int) -> list[int]:
-        if not isinstance(v, list) or len(v) != n:
-            raise ValueError(f"{what} must be a list of {n} integers")
-        return [_int(x, what) for x in v]
-
-    obj(h, "header", ("id", "parent", "core_version", "isa", "program", "config", "state", "io", "pages"))
-    ids(h["id"], "id")
-    ids(h["parent"], "parent", nullable=True)
-    _int(h["core_version"], "core_version")
-    if not isinstance(h["isa"], str):
+    _obj(h, "header")
+    sect = {k: _obj(h[k], k) for k in ("program", "config", "state", "io", "pages")}
+    prog, cfg, st, io, pages = sect.values()
+    _hex_id(h["id"], "id")
+    if h["parent"] is not None:
+        _hex_id(h["parent"], "parent")
+    if type(h["isa"]) is not str:
         raise ValueError("isa must be a string")
-    prog = obj(h["program"], "program", ("digest", "name"))
-    ids(prog["digest"], "program digest")
-    if prog["name"] is not None and not isinstance(prog["name"], str):
+    _hex_id(prog["digest"], "program digest")
+    if prog["name"] is not None and type(prog["name"]) is not str:
         raise ValueError("program name must be a string")
-
-    cfg = obj(h["config"], "config", ("memory_size", "cost_model", "costs", "output_limit", "max_cycles"))
-    size = _int(cfg["memory_size"], "memory_size")
-    if size % PAGE_SIZE or not PAGE_SIZE <= size <= 1 << 32:
-        raise ValueError(f"memory_size {size} is not a page multiple up to 4 GiB")
-    if not isinstance(cfg["cost_model"], str):
+    if type(cfg["cost_model"]) is not str:
         raise ValueError("cost_model must be a string")
-    if any(not 1 <= c <= lib.RV_MAX_COST for c in ints(cfg["costs"], "costs", lib.RV_NCLASSES)):
-        raise ValueError(f"costs must each be 1..{lib.RV_MAX_COST}")
-    _int(cfg["output_limit"], "output_limit")
-    if cfg["max_cycles"] is not None:
-        _int(cfg["max_cycles"], "max_cycles")
-
-    st = obj(h["state"], "state", ("pc", "x", "cycles", "reservation", "status", "exit_code",
-                                   "error", "stdin_pos", "brk", "host_error"))
-    if st["host_error"] is not None and not isinstance(st["host_error"], str):
+    if st["host_error"] is not None and type(st["host_error"]) is not str:
         raise ValueError("host_error must be a string or null")
-    _int(st["pc"], "pc")
-    ints(st["x"], "x", 32)
-    _int(st["cycles"], "cycles")
-    _int(st["reservation"], "reservation")
-    if st["status"] not in _STATUS_CODES:
+    if type(st["status"]) is not str or st["status"] not in _STATUS_CODES:
         raise ValueError(f"unknown status {st['status']!r}")
     if not isinstance(st["exit_code"], int) or not _I32[0] <= st["exit_code"] <= _I32[1]:
         raise ValueError("exit_code must be a 32-bit integer")
-    kind, bits, *_ = ints(st["error"], "error", 6)
+    if cfg["max_cycles"] is not None:
+        _int(cfg["max_cycles"], "max_cycles")
+    for s, k, n in _U64_LISTS:
+        if type(sect[s][k]) is not list or len(sect[s][k]) != n:
+            raise ValueError(f"{k} must be a list of {n} integers")
+    table = _block_entries(pages["chunks"])
+    _check_ints(h, sect, table)
+
+    size = cfg["memory_size"]
+    if size % PAGE_SIZE or not PAGE_SIZE <= size <= 1 << 32:
+        raise ValueError(f"memory_size {size} is not a page multiple up to 4 GiB")
+    if min(cfg["costs"]) < 1 or max(cfg["costs"]) > lib.RV_MAX_COST:
+        raise ValueError(f"costs must each be 1..{lib.RV_MAX_COST}")
+    kind, bits, *_ = st["error"]
     if kind > lib.RV_ERR_HOST or bits >= 1 << 32:
         raise ValueError("error kind or bits out of range")
-    _int(st["stdin_pos"], "stdin_pos")
-    brk, lo, hi = ints(st["brk"], "brk", 3)
+    brk, lo, hi = st["brk"]
     if not lo <= brk <= hi <= size:
         raise ValueError(f"brk {brk:#x} outside [{lo:#x}, {hi:#x}] or past memory")
 
-    io = obj(h["io"], "io", ("stdout_len", "stderr_len", "stdout_part", "stderr_part", "stdin_len",
-                             "io_block"))
-    for k in io:
-        _int(io[k], k)
     if io["stdout_part"] > io["stdout_len"] or io["stderr_part"] > io["stderr_len"]:
         raise ValueError("an output part is longer than the output")
     plain = io["stdout_part"] + io["stderr_part"] + io["stdin_len"]
@@ -427,15 +467,55 @@ def _check_header(h: Any) -> None:
     if h["parent"] is None and st["stdin_pos"] > io["stdin_len"]:
         raise ValueError("stdin position beyond stdin")
 
-    pages = obj(h["pages"], "pages", ("data", "zero", "chunks"))
-    if not isinstance(pages["chunks"], list):
+    n_data, n_zero = pages["data"], pages["zero"]
+    if n_data + n_zero > size // PAGE_SIZE:
+        raise ValueError(f"{n_data + n_zero} pages listed in a memory of {size // PAGE_SIZE}")
+    return _Layout(n_data, n_zero, io["io_block"], *_check_blocks(pages["chunks"], table, n_data))
+
+
+def _block_entries(table: Any) -> list[Any]:
+    """The page block table's numbers, flat, once it is a list of lists of 4."""
+    if type(table) is not list:
         raise ValueError("pages.chunks must be a list")
-    for c in pages["chunks"]:
-        ints(c, "page block entry", 4)
+    if table and (set(map(type, table)) != _ONLY_LIST or set(map(len, table)) != _ONLY_4):
+        raise ValueError("page block entry must be a list of 4 integers")
+    return list(_concat.from_iterable(table))
+
+
+def _check_ints(h: dict, sect: dict, table: list[Any]) -> None:
+    """Every integer field at once; only if one is bad, each on its own to name it."""
+    nums = [h["core_version"], *[sect[s][k] for s, k in _U64_FIELDS], *sect["io"].values(),
+            *_concat.from_iterable(sect[s][k] for s, k, _ in _U64_LISTS), *table]
+    if set(map(type, nums)) == _ONLY_INT and min(nums) >= 0 and max(nums) <= _U64:
+        return
+    _int(h["core_version"], "core_version")
+    for s, k in _U64_FIELDS:
+        _int(sect[s][k], k)
+    for k, v in sect["io"].items():
+        _int(v, k)
+    for s, k, _ in _U64_LISTS:
+        for v in sect[s][k]:
+            _int(v, k)
+    for v in table:
+        _int(v, "page block entry")
+    raise ValueError("an integer field is out of range")
+
+
+def _check_blocks(table: list[list[int]], flat: list[int], n_data: int) -> tuple[list, int, list[int], int]:
+    """The page block table, the blocks' total size, the table flat, and the
+    number of raw blocks; flat holds checked integers already."""
+    counts, sizes, raws = flat[0::4], flat[1::4], flat[3::4]
+    if sum(counts) != n_data or (counts and (min(counts) < 1 or max(counts) > CHUNK_PAGES)):
+        raise ValueError("page blocks do not add up to the data pages")
+    n_raw = sum(raws)
+    if n_raw and (max(raws) > 1 or
+                  list(compress(sizes, raws)) != [c * PAGE_SIZE for c in compress(counts, raws)]):
+        raise ValueError("a raw page block has the wrong size")
+    return table, sum(sizes), flat, n_raw
 
 
 def _int(v: Any, what: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _U64:
+    if type(v) is not int or not 0 <= v <= _U64:
         raise ValueError(f"{what} must be a non-negative integer, got {v!r}")
     return v
 
@@ -477,7 +557,7 @@ def _encode(header: dict[str, Any], data_pages: bytes, zero_pages: bytes, gather
         if stored_raw:
             c = bytes(plain)
         chunks.append(c)
-        table.append([count, len(c), zlib.crc32(c), int(stored_raw)])
+        table.append([count, len(c), _crc32(c), int(stored_raw)])
     io_raw = stdout + stderr + (stdin or b"")
     io_block = lz4.block.compress(io_raw, store_size=False) if io_raw else b""
     header["pages"] = {"data": n_data, "zero": len(zero_pages) // 4, "chunks": table}
@@ -507,7 +587,7 @@ def capture(machine: "Machine", incremental: bool) -> Snapshot:
     stdout = machine.output_since(1, out_from)
     stderr = machine.output_since(2, err_from)
     header = {
-        "id": uuid.uuid4().hex,
+        "id": os.urandom(16).hex(),     # 128 random bits, as uuid4 but cheaper
         "parent": parent,
         "core_version": lib.RV_CORE_VERSION,
         "isa": ISA,
@@ -558,18 +638,24 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
             max_cycles: Any, output_limit: Optional[int]) -> "Machine":
     """Build a fresh machine from ``program`` and a snapshot or chain of them."""
     chain = [snapshots] if isinstance(snapshots, Snapshot) else list(snapshots)
-    for snap in chain:
-        if not isinstance(snap, Snapshot):
-            raise SnapshotError(f"expected Snapshot objects, got {type(snap).__name__}")
-        try:    # Snapshot objects may also be built by hand: trust none
-            _check_header(snap.header)
-            layout = _Layout.from_header(snap.header)
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
-            raise SnapshotError(f"malformed snapshot header: {e}") from None
-        if len(snap.chunks) != len(layout.chunks) or len(snap.data_pages) != 4 * layout.n_data \
-                or len(snap.zero_pages) != 4 * layout.n_zero:
-            raise SnapshotError(f"snapshot {snap.id}: page tables do not match its header")
-        snap._check_pages(snap.header["config"]["memory_size"] // PAGE_SIZE)
+    layouts = [_restorable_layout(snap) for snap in chain]
+    _check_compatible(chain, program)
+    last = chain[-1].header
+    machine = _new_machine(machine_cls, program, last["config"], output_limit)
+    stdout, stderr = _restore_io(machine, chain)
+    _restore_state(machine, last["state"], stdout, stderr)
+    if max_cycles is not ...:
+        machine.max_cycles = max_cycles     # a raised limit also lifts a CyclesExceeded stop
+    machine._snapshot_id = chain[-1].id
+    machine._snapshot_output = (len(stdout), len(stderr))
+    # The pages last: copying them in evicts whatever the Python above had in cache.
+    for snap, layout in zip(chain, layouts):
+        _apply_pages(machine._m, snap, layout)
+    lib.rv_zero_stale(machine._m)
+    return machine
+
+
+def _check_compatible(chain: list[Snapshot], program: "Program") -> None:
     for snap in chain:
         h = snap.header
         if h["program"]["digest"] != program.digest:
@@ -582,20 +668,25 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
         if h.get("isa") != ISA:
             raise SnapshotError(f"snapshot {snap.id} is for ISA {h.get('isa')!r}, not {ISA!r}")
     _check_chain(chain)
-    last = chain[-1].header
-    cfg = last["config"]
-    costs = cfg["costs"]
-    from rvdist import cost as _cost
-    st = last["state"]
+
+
+def _new_machine(machine_cls, program: "Program", cfg: dict[str, Any],
+                 output_limit: Optional[int]) -> "Machine":
     try:
         machine = machine_cls.__new__(machine_cls)
-        machine._build(program, cfg["memory_size"], dict(zip(_cost.CLASSES, costs)),
-                       cfg["max_cycles"], cfg["output_limit"] if output_limit is None else output_limit)
+        # Stale memory: pages reused from an earlier machine are zeroed only if
+        # the snapshot does not overwrite them (rv_zero_stale, in restore()).
+        machine._build(program, cfg["memory_size"], dict(zip(_cost.CLASSES, cfg["costs"])),
+                       cfg["max_cycles"], cfg["output_limit"] if output_limit is None else output_limit,
+                       stale=True)
     except Exception as e:  # ConfigError or ProgramError: the snapshot does not fit
         raise SnapshotError(f"incompatible snapshot configuration: {e}") from None
     machine.cost_model = cfg["cost_model"]
-    m = machine._m
+    return machine
 
+
+def _restore_io(machine: "Machine", chain: list[Snapshot]) -> tuple[bytes, bytes]:
+    """Give the machine its stdin; the captured stdout and stderr of the chain."""
     stdout, stderr = b"", b""
     for snap in chain:
         out, err, sin = snap.io()
@@ -606,12 +697,14 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
         stderr += err
         if sin is not None:
             machine.stdin = sin
-        _apply_pages(m, snap)
+    return stdout, stderr
 
+
+def _restore_state(machine: "Machine", st: dict[str, Any], stdout: bytes, stderr: bytes) -> None:
+    m = machine._m
     x, err = st["x"], st["error"]
     try:
-        for i in range(1, 32):
-            m.x[i] = x[i]
+        m.x[1:32] = x[1:]
         m.pc, m.cycles, m.reservation = st["pc"], st["cycles"], st["reservation"]
         m.status, m.exit_code = _STATUS_CODES[st["status"]], st["exit_code"]
         m.err_kind, m.err_bits, m.err_pc, m.err_addr, m.host_call, m.host_call_pc = err
@@ -627,17 +720,95 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
     if st["host_error"] is not None:
         from rvdist.errors import HostCallError
         machine._host_error = HostCallError(st["host_error"], pc=st["error"][2])
-    if max_cycles is not ...:
-        machine.max_cycles = max_cycles     # a raised limit also lifts a CyclesExceeded stop
-    machine._snapshot_id = chain[-1].id
-    machine._snapshot_output = (len(stdout), len(stderr))
-    return machine
 
 
-def _apply_pages(m: Any, snap: Snapshot) -> None:
+def _restorable_layout(snap: Any) -> _Layout:
+    """The layout of a snapshot that is sound to restore: the one from_bytes
+    checked if nothing could have changed since, else checked now (Snapshot
+    objects may also be built by hand or edited: trust none)."""
+    if not isinstance(snap, Snapshot):
+        raise SnapshotError(f"expected Snapshot objects, got {type(snap).__name__}")
+    layout = snap._checked_layout()
+    if layout is not None:
+        return layout
+    try:
+        layout = _check_header(snap.header)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        raise SnapshotError(f"malformed snapshot header: {e}") from None
+    if len(snap.chunks) != len(layout.chunks) or len(snap.data_pages) != 4 * layout.n_data \
+            or len(snap.zero_pages) != 4 * layout.n_zero:
+        raise SnapshotError(f"snapshot {snap.id}: page tables do not match its header")
+    snap._check_pages(snap.header["config"]["memory_size"] // PAGE_SIZE)
+    return layout
+
+
+def _apply_pages(m: Any, snap: Snapshot, layout: _Layout) -> None:
     zero = snap.zero_pages
     if zero and lib.rv_scatter_pages(m, ffi.from_buffer("uint32_t[]", zero), len(zero) // 4, ffi.NULL):
-        raise SnapshotError(f"snapshot {snap.id} writes pages that are not writable in this program")
-    for idx, raw in snap.pages():
-        if lib.rv_scatter_pages(m, ffi.from_buffer("uint32_t[]", idx), len(idx), ffi.from_buffer(raw)):
-            raise SnapshotError(f"snapshot {snap.id} writes pages that are not writable in this program")
+        raise _unwritable(snap)
+    idx = ffi.from_buffer("uint32_t[]", snap.data_pages)
+    raw_done = bool(layout.n_raw) and _HW_CRC and _scatter_raw_blocks(m, snap, layout, idx)
+    if raw_done and layout.n_raw == len(layout.chunks):
+        return
+    starts = list(accumulate(layout.table[0::4], initial=0))     # first data page of each block
+    todo = range(len(layout.chunks))
+    if raw_done:
+        todo = [i for i, raw in enumerate(layout.table[3::4]) if not raw]
+    for i in todo:
+        plain = _open_block(layout.chunks[i], snap.chunks[i], starts[i])
+        if lib.rv_scatter_pages(m, idx + starts[i], layout.chunks[i][0], ffi.from_buffer(plain)):
+            raise _unwritable(snap)
+
+
+def _scatter_raw_blocks(m: Any, snap: Snapshot, layout: _Layout, idx: Any) -> bool:
+    """Copy in and check all the raw page blocks of a decoded snapshot with one
+    call into the core, which reads each byte once. False if the blocks are
+    not one span (a snapshot built by hand): then each is done on its own."""
+    blocks = snap._packed_blocks()
+    if blocks is None:
+        return False
+    bad = ffi.new("uint64_t *")
+    err = lib.rv_scatter_raw_blocks(m, idx, layout.n_data, ffi.from_buffer(blocks), len(blocks),
+                                    ffi.new("uint64_t[]", layout.table), len(layout.chunks), bad)
+    if err > 0:
+        raise _unwritable(snap)
+    if err < 0:
+        if bad[0] >= len(layout.chunks):
+            raise SnapshotError(f"snapshot {snap.id}: page blocks do not match its header")
+        raise _corrupt_block(sum(c[0] for c in layout.chunks[:bad[0]]))
+    return True
+
+
+def _open_block(block: tuple[int, int, int, int], chunk: Any, start: int) -> Any:
+    """The checked, decompressed contents of one page block (data page ``start`` on)."""
+    npages, size, crc, raw = block
+    if len(chunk) != size or _crc32(chunk) != crc:
+        raise _corrupt_block(start)
+    if raw:
+        return chunk
+    try:
+        plain = lz4.block.decompress(chunk, uncompressed_size=npages * PAGE_SIZE)
+    except lz4.block.LZ4BlockError as e:
+        raise SnapshotError(f"corrupt page block in snapshot: {e}") from None
+    if len(plain) != npages * PAGE_SIZE:
+        raise SnapshotError("corrupt page block in snapshot: wrong decompressed size")
+    return plain
+
+
+def _corrupt_block(start: int) -> SnapshotError:
+    return SnapshotError(f"snapshot checksum mismatch in page block at page {start}: the data is corrupt")
+
+
+def _unwritable(snap: Snapshot) -> SnapshotError:
+    return SnapshotError(f"snapshot {snap.id} writes pages that are not writable in this program")
+
+
+#: Whether the core has CRC hardware to use; if not, zlib is faster than its fallback.
+_HW_CRC = lib.rv_crc32_level(-1) != lib.RV_CRC_BITWISE
+
+
+def _crc32(data: Any, crc: int = 0) -> int:
+    """zlib.crc32, computed by the core when the CPU has CRC instructions (several times faster)."""
+    if _HW_CRC:
+        return lib.rv_crc32(crc, ffi.from_buffer(data), len(data))
+    return zlib.crc32(data, crc)

@@ -1081,3 +1081,308 @@ def test_a_decoded_snapshot_does_not_alias_the_callers_buffer(mid_snapshot):
 
 def test_snapshot_error_is_an_rverror():
     assert issubclass(SnapshotError, RvError) and SnapshotError("x").to_dict()["kind"] == "snapshot"
+
+
+# -- restoring fast: reused memory, CRC hardware, one pass over the blocks --------------------
+#
+# Restores reuse the memory of freed machines (a pool in the core), skip zeroing
+# the pages a snapshot overwrites, check the CRC-32 of stored page blocks while
+# copying them in, and know restored zero pages to be zero. None of it may ever
+# show a machine an earlier machine's bytes or restore anything different.
+
+from rvdist._core import ffi, lib  # noqa: E402
+from rvdist.machine import set_memory_pool_limit  # noqa: E402
+
+
+@pytest.fixture
+def pool():
+    """The memory pool at its default limit, emptied first; put back afterwards."""
+    old = set_memory_pool_limit(0)
+    set_memory_pool_limit(lib.RV_POOL_DEFAULT_LIMIT)
+    yield set_memory_pool_limit
+    set_memory_pool_limit(old)
+
+
+def _without_pool(make):
+    """What ``make()`` gives on fresh memory from the kernel (the pool off)."""
+    old = set_memory_pool_limit(0)
+    try:
+        return make()
+    finally:
+        set_memory_pool_limit(old)
+
+
+def _scribble(m: Machine, seed: int) -> None:
+    """Write random bytes over every page the guest may write, .data and .bss too."""
+    rng = __import__("random").Random(seed)
+    for seg in m.program.segments:
+        if seg.writable:
+            m.write_memory(seg.vaddr, rng.randbytes(seg.memsz))
+    start = (m.program.image_end + PAGE - 1) // PAGE * PAGE
+    m.write_memory(start, rng.randbytes(m.memory_size - start))
+
+
+def _sparse_machine(size: int = 4 * MiB) -> Machine:
+    """hello.elf with data pages, pages that were written and zeroed again, and
+    pages of random (stored raw) and of compressible bytes."""
+    m = Machine(guest("c/hello.elf"), memory_size=size)
+    rng = __import__("random").Random(3)
+    m.write_memory(MiB, rng.randbytes(200 * PAGE))                  # raw blocks
+    m.write_memory(MiB + 210 * PAGE, b"text " * (5 * PAGE // 5))   # compressible
+    m.write_memory(MiB + 220 * PAGE, b"\1" * (8 * PAGE))
+    m.write_memory(MiB + 220 * PAGE, bytes(8 * PAGE))               # zero pages
+    m.run(100)
+    return m
+
+
+@pytest.mark.parametrize("before", ["c/hello.elf", "c/memsort.elf"])
+def test_a_new_machine_never_sees_an_earlier_machines_bytes(pool, before):
+    prog = guest("c/hello.elf")
+    expected = _without_pool(lambda: memory_digest(Machine(prog, memory_size=2 * MiB)))
+    for seed in range(3):
+        m = Machine(guest(before), memory_size=2 * MiB)
+        _scribble(m, seed)
+        del m
+        assert lib.rv_pool_held() == 2 * MiB                         # kept for reuse...
+        fresh = Machine(prog, memory_size=2 * MiB)
+        assert lib.rv_pool_held() == 0                               # ...and reused
+        assert memory_digest(fresh) == expected
+        del fresh
+
+
+@pytest.mark.parametrize("chain_length,before", [(1, "c/hello.elf"), (3, "c/hello.elf"), (1, "c/memsort.elf")])
+def test_a_restore_into_reused_memory_is_exact(pool, chain_length, before):
+    """Restoring skips zeroing the pages the snapshot overwrites: every other
+    page must still come out clean, and the snapshot's pages exact."""
+    m = _sparse_machine()
+    chain = [m.snapshot()]
+    for i in range(chain_length - 1):
+        m.write_memory(MiB + (230 + i) * PAGE, b"\7" * PAGE)
+        m.write_memory(MiB + i * PAGE, bytes(PAGE))                 # a data page becomes zero
+        chain.append(m.snapshot(incremental=True))
+    chain = [Snapshot.from_bytes(s.to_bytes()) for s in chain]
+    prog = guest("c/hello.elf")
+    expected = _without_pool(lambda: observe(Machine.restore(prog, chain)))
+    assert expected["memory"] == memory_digest(m)
+    for seed in range(3):
+        dirty = Machine(guest(before), memory_size=4 * MiB)     # another program: other code pages
+        _scribble(dirty, seed)
+        del dirty
+        r = Machine.restore(prog, chain)
+        assert lib.rv_pool_held() == 0                                   # on the reused memory
+        assert observe(r) == expected
+        del r
+
+
+def test_pages_known_zero_are_forgotten_once_written(pool):
+    """A restored zero page is known to hold zeros, so that freeing the machine
+    need not zero it again; writing it (by the host or the guest) must end that."""
+    prog = guest("c/hello.elf")
+    snap = Snapshot.from_bytes(_sparse_machine().snapshot().to_bytes())
+    zero = list(memoryview(snap.zero_pages).cast("I"))
+    assert len(zero) >= 8
+    expected = _without_pool(lambda: memory_digest(Machine(prog, memory_size=4 * MiB)))
+    r = Machine.restore(prog, snap)
+    for p in zero:
+        r.write_memory(p * PAGE + 100, b"not zero any more")
+    del r
+    assert memory_digest(Machine(prog, memory_size=4 * MiB)) == expected
+
+
+def test_zeroing_dirty_pages_of_a_running_machine_forgets_nothing(pool):
+    """rv_scatter_pages may zero pages a running guest writes without the core
+    noticing (it stores straight to DIRTY pages): those must not count as zero."""
+    case = CASES["memsort_64k"]
+    prog = guest(case.program)
+    expected = _without_pool(lambda: memory_digest(Machine(prog, memory_size=case.memory_size)))
+    m = case.machine()
+    m.run(200_000)
+    npages = m.memory_size // PAGE
+    data, zero = ffi.new("uint32_t[]", npages), ffi.new("uint32_t[]", npages)
+    nd, nz = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+    lib.rv_list_pages(m._m, lib.RV_PAGE_DIRTY, data, nd, zero, nz)
+    assert nd[0] > 8
+    assert lib.rv_scatter_pages(m._m, data, nd[0], ffi.NULL) == 0
+    m.run(2_000_000)                                   # sorts (zeros) on those pages again
+    assert m.read_memory(data[nd[0] // 2] * PAGE, PAGE) != bytes(PAGE) or m.read_memory(
+        data[nd[0] - 1] * PAGE, PAGE) != bytes(PAGE)
+    del m
+    assert memory_digest(Machine(prog, memory_size=case.memory_size)) == expected
+
+
+def test_guests_leave_nothing_behind_in_reused_memory(pool):
+    """Guests that write memory in every way the core knows (stores, AMOs, read()),
+    run, snapshotted and restored, then freed: the next machine is clean."""
+    for case in (CASES["memsort_64k"], CASES["lrsc_counter"], CASES["upper"], CASES["rewrite_pages"]):
+        prog = guest(case.program)
+        expected = _without_pool(lambda: memory_digest(Machine(prog, memory_size=case.memory_size)))
+        m = case.machine()
+        m.run(50_000)
+        r = Machine.restore(prog, Snapshot.from_bytes(m.snapshot().to_bytes()))
+        r.run()
+        del m, r
+        assert memory_digest(Machine(prog, memory_size=case.memory_size)) == expected, case
+
+
+def test_the_pool_keeps_within_its_limit(pool):
+    prog = guest("c/hello.elf")
+    pool(3 * MiB)
+    machines = [Machine(prog, memory_size=MiB) for _ in range(5)]
+    del machines
+    assert lib.rv_pool_held() == 3 * MiB                              # the oldest two went
+    big = Machine(prog, memory_size=4 * MiB)
+    del big                                                             # over the limit: unmapped
+    assert lib.rv_pool_held() == 3 * MiB
+    machines = [Machine(prog, memory_size=64 * PAGE) for _ in range(lib.RV_POOL_SLOTS + 3)]
+    del machines
+    assert lib.rv_pool_held() == lib.RV_POOL_SLOTS * 64 * PAGE        # at most RV_POOL_SLOTS
+    assert pool(0) == 3 * MiB and lib.rv_pool_held() == 0
+    del Machine(prog, memory_size=MiB).program
+    assert lib.rv_pool_held() == 0                                     # off: nothing kept
+    with pytest.raises(RvError, match="memory pool limit"):
+        pool("plenty")
+
+
+@pytest.mark.parametrize("setting,kept", [("0", 0), ("1MiB", 0), ("8MiB", 4 * MiB)])
+def test_the_pool_limit_from_the_environment(setting, kept):
+    code = ("import rvdist; from rvdist._core import lib\n"
+            "m = rvdist.Machine(rvdist.Program.from_file(%r)); del m\n"
+            "print(lib.rv_pool_held())" % str(GUESTS / "c" / "hello.elf"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "RVDIST_MEMORY_POOL": setting})
+    assert int(out.stdout) == kept
+
+
+def test_machines_come_and_go_from_many_threads(pool):
+    """Python threads call the core without the GIL: the pool must hold up."""
+    import threading
+    prog = guest("c/hello.elf")
+    pool(4 * MiB)                                                       # evicting all the time
+    snap = Snapshot.from_bytes(_sparse_machine(MiB + 512 * PAGE).snapshot().to_bytes())
+    expected = _without_pool(lambda: memory_digest(Machine.restore(prog, snap)))
+    errors = []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(30):
+                m = Machine.restore(prog, snap)
+                if memory_digest(m) != expected:
+                    errors.append(f"thread {seed} round {i}: restored memory differs")
+                _scribble(m, seed * 100 + i)
+        except Exception as e:      # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+
+
+def test_every_crc32_implementation_matches_zlib():
+    import random
+    import zlib
+    rng = random.Random(11)
+    best = lib.rv_crc32_level(-1)
+    data = rng.randbytes(300_000)
+    try:
+        for level in range(best + 1):
+            if lib.rv_crc32_level(level) != level:
+                continue                                                # not on this CPU
+            for n in [*range(0, 520), 4096, 65_536, 299_990]:
+                for off in (0, 1, 13):
+                    chunk = data[off:off + n]
+                    seed = n * 2654435761 % (1 << 32)
+                    assert lib.rv_crc32(seed, ffi.from_buffer(chunk), len(chunk)) == \
+                        zlib.crc32(chunk, seed), (level, n, off)
+    finally:
+        lib.rv_crc32_level(best)
+    assert lib.rv_crc32_level(-1) == best
+
+
+@pytest.mark.parametrize("level", [lib.RV_CRC_BITWISE, lib.RV_CRC_PCLMUL, lib.RV_CRC_VPCLMUL])
+def test_restore_is_the_same_with_every_crc32_implementation(level):
+    best = lib.rv_crc32_level(-1)
+    if level > best and level != lib.RV_CRC_BITWISE:
+        pytest.skip("this CPU lacks the instructions")
+    prog = guest("c/hello.elf")
+    snap = Snapshot.from_bytes(_sparse_machine().snapshot().to_bytes())
+    expected = observe(Machine.restore(prog, snap))
+    try:
+        lib.rv_crc32_level(level)
+        assert observe(Machine.restore(prog, Snapshot.from_bytes(snap.to_bytes()))) == expected
+    finally:
+        lib.rv_crc32_level(best)
+
+
+def _corrupt_raw_block(data: bytes, block: int) -> bytes:
+    """data with one byte flipped in the middle of page block ``block`` (stored raw)."""
+    _, _, hlen = struct.unpack_from("<8sII", data, 0)
+    h = json.loads(data[16:16 + hlen])
+    assert h["pages"]["chunks"][block][3] == 1
+    pos = 16 + hlen + 4 * (h["pages"]["data"] + h["pages"]["zero"]) + h["io"]["io_block"]
+    pos += sum(c[1] for c in h["pages"]["chunks"][:block])
+    out = bytearray(data)
+    out[pos + h["pages"]["chunks"][block][1] // 2] ^= 0x40
+    return bytes(out)
+
+
+@pytest.mark.parametrize("hand_built", [False, True])
+def test_a_corrupt_raw_block_is_found_while_it_is_copied_in(hand_built):
+    prog = guest("c/hello.elf")
+    snap = _sparse_machine().snapshot()
+    raw = [i for i, c in enumerate(snap.header["pages"]["chunks"]) if c[3]]
+    assert len(raw) >= 2
+    start = sum(c[0] for c in snap.header["pages"]["chunks"][:raw[1]])
+    bad = Snapshot.from_bytes(_corrupt_raw_block(snap.to_bytes(), raw[1]))
+    if hand_built:                      # not one span of blocks any more: checked block by block
+        bad = Snapshot(edited(bad), bad.data_pages, bad.zero_pages, bad.io_block, [bytes(c) for c in bad.chunks])
+    with pytest.raises(SnapshotError, match=f"checksum mismatch in page block at page {start}:"):
+        Machine.restore(prog, bad)
+
+
+def test_the_core_refuses_a_block_table_that_does_not_fit():
+    """rv_scatter_raw_blocks reads nothing past the blocks, whatever the table says."""
+    m = Machine(guest("c/hello.elf"), memory_size=MiB)
+    pages = ffi.new("uint32_t[]", [200, 201])
+    blocks = bytes(2 * PAGE)
+    bad = ffi.new("uint64_t *")
+    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks) - 1, ffi.new("uint64_t[]", [2, 2 * PAGE - 1, 0, 0]),
+                                     1, bad) == 0          # a compressed block is left to the caller
+    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), ffi.new("uint64_t[]", [2, 2 * PAGE - 1, 0, 0]),
+                                     1, bad) == -1 and bad[0] == 1    # a byte of the blocks left over
+    for table in ([2, 2 * PAGE + 1, 0, 1],              # raw, but not a whole number of pages
+                  [2, 2 * PAGE, 0, 0, 1, 0, 0, 0],      # more pages than listed
+                  [1, PAGE, 0, 1],                      # fewer pages than listed
+                  [2, 3 * PAGE, 0, 1],                  # past the end of the blocks
+                  [0, 0, 0, 1, 2, 2 * PAGE, 0, 1]):     # an empty block
+        n = len(table) // 4
+        assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), ffi.new("uint64_t[]", table),
+                                         n, bad) == -1 and bad[0] == n, table
+    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks),
+                                     ffi.new("uint64_t[]", [2, 2 * PAGE, 0x1234, 1]), 1, bad) == -1
+    assert bad[0] == 0                                  # a checksum mismatch in block 0
+    text = ffi.new("uint32_t[]", [m.program.entry // PAGE, 201])
+    assert lib.rv_scatter_raw_blocks(m._m, text, 2, blocks, len(blocks),
+                                     ffi.new("uint64_t[]", [2, 2 * PAGE, 0, 1]), 1, bad) == \
+        lib.RV_ERR_WRITE_READONLY
+
+
+def test_a_header_edited_after_decoding_is_checked_again():
+    """from_bytes checks the header once; restore trusts that only while
+    nobody else could have changed it."""
+    prog = guest("c/hello.elf")
+    data = _sparse_machine().snapshot().to_bytes()
+    snap = Snapshot.from_bytes(data)
+    snap.header["state"]["pc"] += 2                     # a valid edit is honoured
+    assert Machine.restore(prog, snap).pc == Snapshot.from_bytes(data).header["state"]["pc"] + 2
+    snap = Snapshot.from_bytes(data)
+    header = snap.header
+    Machine.restore(prog, snap)
+    header["state"]["x"][5] = -1                        # edited through an earlier reference
+    with pytest.raises(SnapshotError, match="malformed snapshot header"):
+        Machine.restore(prog, snap)
+    snap = Snapshot.from_bytes(data)
+    snap.chunks = [bytes(c) for c in snap.chunks]       # other block objects: not one span
+    assert observe(Machine.restore(prog, snap)) == observe(Machine.restore(prog, Snapshot.from_bytes(data)))
