@@ -41,7 +41,8 @@ int rv_append_output(rv_machine *m, int fd, const uint8_t *src, uint64_t len)
         b->data = p;
         b->alloc = want;
     }
-    memcpy(b->data + b->len, src, len);
+    if (len)    /* an empty buffer has no data pointer yet */
+        memcpy(b->data + b->len, src, len);
     b->len += len;
     return 0;
 }
@@ -56,7 +57,7 @@ static int sys_write(rv_machine *m, uint64_t pc)
     if (buf > m->mem_size || len > m->mem_size - buf)
         return fail(m, pc, RV_ERR_LOAD, buf);
     /* Never drop output silently: a write past the cap fails the run whole. */
-    if (len > m->out_cap - m->out[fd - 1].len)
+    if (m->out[fd - 1].len > m->out_cap || len > m->out_cap - m->out[fd - 1].len)
         return fail(m, pc, RV_ERR_OUTPUT, buf);
     if (rv_append_output(m, (int)fd, m->mem + buf, len))
         return fail(m, pc, RV_ERR_NOMEM, buf);
@@ -78,7 +79,8 @@ static int sys_read(rv_machine *m, uint64_t pc)
     int err = rv_store_check(m, buf, n);
     if (err)
         return fail(m, pc, err, buf);
-    memcpy(m->mem + buf, m->stdin_data + m->stdin_pos, n);
+    if (n)      /* no stdin means no stdin_data */
+        memcpy(m->mem + buf, m->stdin_data + m->stdin_pos, n);
     m->stdin_pos += n;
     m->x[10] = n;
     return RV_READY;

@@ -342,3 +342,30 @@ def test_guest_elfs_parse() -> None:
         assert any(
             s.executable and s.vaddr <= program.entry < s.end for s in program.segments
         ), f"{path}: entry {program.entry:#x} not in an executable segment"
+
+
+# --- regressions kept from input fuzzing (tests/fuzz_inputs.py, tests/corpus/elf) ----
+
+
+def test_pn_xnum_count_from_section_zero_is_checked() -> None:
+    """e_phnum = PN_XNUM (0xffff) takes the real count from section 0's sh_info: a
+    huge count there must be refused by the size check, before any table is read."""
+    import struct
+
+    data = bytearray(make_elf([Seg(0x10000, CODE, flags=RX)], entry=0x10000))
+    shoff = len(data)
+    data += struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 0xFFFFFFF0, 0, 64)
+    struct.pack_into("<Q", data, 40, shoff)
+    struct.pack_into("<HHHH", data, 56, 0xFFFF, 64, 1, 0)
+    rejected(bytes(data), "truncated program header table", "4294967280 entries")
+
+
+def test_thousand_program_headers() -> None:
+    segs = [Seg(0, b"", type=PT_NOTE)] * 1000 + [Seg(0x10000, CODE, flags=RX)]
+    program = Program(make_elf(segs, entry=0x10000))
+    assert len(program.segments) == 1
+
+
+@pytest.mark.parametrize("relpath", sorted(p.name for p in (GUESTS.parent / "corpus" / "elf").glob("*.elf")))
+def test_corpus_elfs_parse_or_are_rejected(relpath: str) -> None:
+    parses_or_rejects((GUESTS.parent / "corpus" / "elf" / relpath).read_bytes())
