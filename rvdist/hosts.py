@@ -53,11 +53,17 @@ class Host:
 
     def run_slice(self, job_id: str, budget: int, digest: Optional[str] = None,
                   program: Optional[list] = None, config: Optional[dict[str, Any]] = None,
-                  snapshot: Optional[bytes] = None, checkpoint: bool = False) -> dict[str, Any]:
+                  snapshot: Optional[bytes] = None, checkpoint_at: Optional[int] = None,
+                  slices: int = 1) -> dict[str, Any]:
         """Run one slice of a resident job. With ``config`` the job starts here
         first; with ``snapshot`` it is restored here first (after a move or a
-        loss). With ``checkpoint``, an unfinished job's snapshot after the
-        slice comes back as ``out["snapshot"]``, for the driver to keep."""
+        loss). With ``checkpoint_at``, the job's snapshot after the first slice
+        that ends at or past that cycle count (unless the job ended) comes back
+        as ``out["snapshot"]``, with its ``out["snapshot_cycles"]``, for the
+        driver to keep. With ``slices`` > 1 it runs up to that many slices
+        back to back (fewer if the job ends), each of ``budget`` cycles: the
+        driver asks for that only when no other job waits, to save Ray calls.
+        ``out["slices"]`` lists the cycle count after each slice run."""
         try:
             if config is not None:
                 self._machines[job_id] = Machine(self._program(digest, program), **config)
@@ -68,12 +74,21 @@ class Host:
         m = self._machines.get(job_id)
         if m is None:       # a queued slice of a job that ended or moved meanwhile
             return {"state": "gone", "done": False}
-        r = m.run(budget)
+        after: list[int] = []
+        snap = None
+        for _ in range(max(1, slices)):
+            r = m.run(budget)
+            after.append(r.cycles)
+            if r.done or r.state == "host_call":
+                break
+            if snap is None and checkpoint_at is not None and r.cycles >= checkpoint_at:
+                snap = (m.snapshot().to_bytes(), r.cycles)
         out = _result_dict(m, r)
+        out["slices"] = after
         if r.done:
             del self._machines[job_id]
-        elif checkpoint:
-            out["snapshot"] = m.snapshot().to_bytes()
+        elif snap is not None:
+            out["snapshot"], out["snapshot_cycles"] = snap
         return out
 
     def take(self, job_id: str) -> bytes:

@@ -142,8 +142,8 @@ def test_a_node_killed_without_warning_loses_at_most_a_checkpoint_interval(clust
     assert all(same_as_reference(r, m) for r in results), [r.history[-3:] for r in results]
     lost = [ev for r in results for ev in r.history if ev["event"] == "lost"]
     assert lost, "no job was on the killed node"
-    # a job runs at most one checkpoint interval plus its queued slices past its checkpoint
-    assert all(ev["cycles_lost"] <= checkpoint + 2 * slice_cycles for ev in lost), lost
+    # the work lost is what the driver saw done since the last checkpoint: at most an interval
+    assert all(ev["cycles_lost"] <= checkpoint + slice_cycles for ev in lost), lost
     assert all(r.lost_cycles == sum(ev["cycles_lost"] for ev in r.history if ev["event"] == "lost")
                for r in results)
 
@@ -151,7 +151,7 @@ def test_a_node_killed_without_warning_loses_at_most_a_checkpoint_interval(clust
 def test_higher_priority_work_preempts_the_lowest(cluster):
     with Executor(slice_cycles=SLICE) as ex:
         slots = len(ex.nodes())
-        low = [ex.submit(GUESTS / "c/intloop.elf", args=["150000"], priority=0, name=f"low{i}")
+        low = [ex.submit(GUESTS / "c/intloop.elf", args=["2000000"], priority=0, name=f"low{i}")
                for i in range(slots)]
         wait_for(lambda: all(j._slices >= 2 for j in low), 60, "the low-priority jobs to run")
         high = ex.submit(GUESTS / "c/primes.elf", args=["20000"], priority=5, name="high")
@@ -162,7 +162,7 @@ def test_higher_priority_work_preempts_the_lowest(cluster):
     assert still_running, "the low-priority jobs finished before the urgent one"
     preempts = [ev for r in lows for ev in r.history if ev["event"] == "preempt"]
     assert preempts and all(ev["by"] == "high" for ev in preempts), preempts
-    m = reference("c/intloop.elf", ["150000"])
+    m = reference("c/intloop.elf", ["2000000"])
     assert all(same_as_reference(r, m) for r in lows)
 
 
