@@ -78,6 +78,9 @@ def test_every_job_yields_one_correct_result_through_chaos(cluster):
                     cluster.remove_node(node, allow_graceful=False)     # the deadline passed
                 live = [n for n in extra if n in cluster.worker_nodes and
                         all(node is not n for _, node in doomed)]
+                # disturb a node that holds work, when there is one
+                holding = {j.node for j in jobs if not j.done()}
+                live = [n for n in live if n.node_id in holding] or live
                 # every kind of disturbance early on, then at random
                 action = first.pop() if first else rng.choice(["drain", "kill", "add"])
                 if action != "add" and not live:
