@@ -321,7 +321,7 @@ class Executor:
         self._gcs = _gcs_client()
         with self._lock:
             started = self._start_hosts(ray.nodes())
-        pings = {s.actor.ping.remote(): s for s in started}
+        pings = {s.actor.warm_up.remote(): s for s in started}
         ready, _ = ray.wait(list(pings), num_returns=len(pings), timeout=120)
         with self._lock:
             for ref in ready:
@@ -558,7 +558,7 @@ class Executor:
                 self._dead_nodes.add(slot.node_id)
                 self._lose_slot(slot, "node lost")
         for slot in self._start_hosts(nodes):
-            self._inflight[slot.actor.ping.remote()] = _Call("ping", None, slot)
+            self._inflight[slot.actor.warm_up.remote()] = _Call("ping", None, slot)
 
     def _drain(self, node_id: str, deadline: float) -> None:
         if node_id in self._drains:
@@ -782,7 +782,7 @@ class Executor:
             if stale:
                 return
             if call.kind == "evict":
-                self._evicted(job, slot, out)
+                self._evicted(job, slot, _as_bytes(out))
             elif call.kind == "move":
                 self._sched.slice_finished(job.id, slot.id, counts=False)
                 job._state = "suspended"
@@ -798,7 +798,8 @@ class Executor:
             self._event(job, "slice", slot.node_id, cycles=cycles)
         job._cycles = out.get("cycles", job._cycles)
         if out.get("snapshot") is not None:
-            self._keep_checkpoint(job, out["snapshot"], out["snapshot_cycles"], slot.node_id)
+            self._keep_checkpoint(job, _as_bytes(out["snapshot"]), out["snapshot_cycles"],
+                                  slot.node_id)
         if job._queued and not out["done"]:
             # its next slice is already queued on the host: still running
             self._sched.slice_finished(job.id, slot.id)     # counts the slice and the turn
@@ -939,6 +940,12 @@ def _gcs_client() -> Any:
     except AttributeError:
         log.warning("rvdist: this Ray has no GCS client API; drain notices are not watched")
         return None
+
+
+def _as_bytes(data: Any) -> bytes:
+    """A snapshot from a host (a read-only numpy view into Ray's object store) as
+    bytes the driver owns, so that it outlives the object and the node."""
+    return data if isinstance(data, bytes) else data.tobytes()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
