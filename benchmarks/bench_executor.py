@@ -55,7 +55,7 @@ def migration_ms(nodes: list[str], memory: int, sort_mib: str, repeat: int) -> f
     array (sort_mib) has been written, bouncing between two warm hosts."""
     hosts = [HostActor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
              for n in nodes[:2]]
-    ray.get([h.ping.remote() for h in hosts])
+    ray.get([h.warm_up.remote() for h in hosts])
     prog = rvdist.Program.from_file(GUESTS / "memsort.elf")
     ref = [ray.put((prog.data, prog.name))]
     # Run long enough that the whole array has been filled (about 12 instructions a word).

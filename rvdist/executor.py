@@ -235,7 +235,7 @@ class _Slot:
 
 @dataclass
 class _Call:
-    kind: str                   # slice, move, evict or ping
+    kind: str                   # slice, move, evict or start (a new host warming up)
     job: Optional[Job]
     slot: _Slot
     epoch: int = 0
@@ -321,15 +321,15 @@ class Executor:
         self._gcs = _gcs_client()
         with self._lock:
             started = self._start_hosts(ray.nodes())
-        pings = {s.actor.warm_up.remote(): s for s in started}
-        ready, _ = ray.wait(list(pings), num_returns=len(pings), timeout=120)
+        starting = {s.actor.warm_up.remote(): s for s in started}
+        ready, _ = ray.wait(list(starting), num_returns=len(starting), timeout=120)
         with self._lock:
             for ref in ready:
                 try:
                     ray.get(ref, timeout=0)
-                    self._slot_ready(pings[ref])
+                    self._slot_ready(starting[ref])
                 except Exception:       # its node died meanwhile: the watcher will see
-                    pings[ref].alive = False
+                    starting[ref].alive = False
             if not any(s.ready for s in self._slots):
                 raise RvError("no rvdist host could be started: the cluster has no live node "
                               "with a free CPU")
@@ -558,7 +558,7 @@ class Executor:
                 self._dead_nodes.add(slot.node_id)
                 self._lose_slot(slot, "node lost")
         for slot in self._start_hosts(nodes):
-            self._inflight[slot.actor.warm_up.remote()] = _Call("ping", None, slot)
+            self._inflight[slot.actor.warm_up.remote()] = _Call("start", None, slot)
 
     def _drain(self, node_id: str, deadline: float) -> None:
         if node_id in self._drains:
@@ -593,10 +593,9 @@ class Executor:
         except Exception:
             pass
         lost = set(self._sched.remove_slot(slot.id)) if slot.ready else set()
-        lost |= {j.id for j in self._jobs.values() if j._home == slot.index and not j.done()}
-        for job_id in sorted(lost, key=lambda i: self._jobs[i]._history[0]["time"]
-                             if self._jobs[i]._history else 0):
-            self._recover(self._jobs[job_id], reason, slot.node_id)
+        for job in list(self._jobs.values()):       # in submission order
+            if job.id in lost or (job._home == slot.index and not job.done()):
+                self._recover(job, reason, slot.node_id)
 
     def _recover(self, job: Job, reason: str, node: Optional[str]) -> None:
         """The job's machine is gone: go on from its last checkpoint (or its start)."""
@@ -622,7 +621,7 @@ class Executor:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                if self._closed and not any(c.kind != "ping" for c in self._inflight.values()):
+                if self._closed and not any(c.kind != "start" for c in self._inflight.values()):
                     break
                 try:
                     self._watch()
@@ -760,7 +759,7 @@ class Executor:
             if call is None:            # dropped with a lost host
                 return
             job, slot = call.job, call.slot
-            if call.kind == "ping":
+            if call.kind == "start":
                 try:
                     ray.get(ref, timeout=60)
                 except Exception:

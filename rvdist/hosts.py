@@ -52,9 +52,6 @@ class Host:
         self._programs: dict[str, Program] = {}
         self._machines: dict[str, Machine] = {}
 
-    def ping(self) -> bool:
-        return True
-
     def warm_up(self) -> bytes:
         """A reply big enough to go through the object store: pay the first
         one's cost when the host starts, not in a migration or checkpoint."""
