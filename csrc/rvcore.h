@@ -183,16 +183,17 @@ void rv_gather_pages(const rv_machine *m, const uint32_t *pages, uint64_t n, uin
  * (checked for all pages before any is written). */
 int rv_scatter_pages(rv_machine *m, const uint32_t *pages, uint64_t n, const uint8_t *data);
 
-/* Restore a snapshot's page blocks that are stored raw (docs/snapshot-format.md),
- * each copied in while its CRC-32 is checked, in one pass. data_pages lists
- * the n_data data pages; table has 4 numbers per block as the header lists
- * them (pages, bytes, crc32, raw); blocks holds all the blocks back to back.
- * Compressed blocks are skipped: the caller decompresses them. Returns 0; an
- * RV_ERR_* kind if a data page is not writable (nothing is written then); or
- * -1 with *bad set to the first block whose checksum fails, or to n_blocks
- * if the table does not add up to n_data pages in blocks_len bytes. */
+/* Restore a snapshot's page blocks that are stored raw, each copied in
+ * while its CRC-32 is checked, in one pass. data_pages lists the n_data data
+ * pages; table is the encoded block table (docs/snapshot-format.md: four
+ * little-endian u32 per block: pages, bytes, crc32, raw), already checked by
+ * rv_snap_decode against n_data and blocks_len; blocks holds all the blocks
+ * back to back. Compressed blocks are skipped: the caller decompresses
+ * them. Returns 0; an RV_ERR_* kind if a data page is not writable (nothing
+ * is written then); or -1 with *bad set to the first block whose checksum
+ * fails. */
 int rv_scatter_raw_blocks(rv_machine *m, const uint32_t *data_pages, uint64_t n_data,
-                          const uint8_t *blocks, uint64_t blocks_len, const uint64_t *table,
+                          const uint8_t *blocks, uint64_t blocks_len, const uint8_t *table,
                           uint64_t n_blocks, uint64_t *bad);
 
 /* CRC-32 exactly as zlib's crc32(crc, data, len), with CRC hardware if the
@@ -206,10 +207,106 @@ int rv_scatter_raw_blocks(rv_machine *m, const uint32_t *data_pages, uint64_t n_
 uint32_t rv_crc32(uint32_t crc, const uint8_t *data, uint64_t len);
 int rv_crc32_level(int limit);
 
-/* Check decoded snapshot page lists: each ascending, below npages, and no
- * page in both. Returns 0 if they are sound, -1 if not. */
-int rv_check_page_lists(const uint32_t *data, uint64_t nd, const uint32_t *zero, uint64_t nz,
-                        uint64_t npages);
+/*
+ * The encoded snapshot (docs/snapshot-format.md, version RV_SNAP_FORMAT):
+ * the prefix, then this fixed record of little-endian words, then texts,
+ * the block table, the page lists, the I/O block, the page blocks and a
+ * CRC-32. The core checks all of it but the blocks' contents in one pass
+ * (rv_snap_decode), so Python handles no per-field work on a restore.
+ */
+#define RV_SNAP_FORMAT 2
+#define RV_SNAP_PREFIX 16
+/* Record flags. */
+#define RV_SNAP_HAS_PARENT 1
+#define RV_SNAP_HAS_MAX_CYCLES 2
+#define RV_SNAP_HAS_NAME 4
+#define RV_SNAP_HAS_HOST_ERROR 8
+/* Texts, in order: ISA, program name, cost model, host error. */
+#define RV_SNAP_TEXTS 4
+#define RV_SNAP_MAX_TEXT 65536
+#define RV_SNAP_MAX_BLOCK_PAGES 64
+#define RV_SNAP_BLOCK_ENTRY 16
+/* Largest stdout + stderr + stdin one snapshot may carry, decompressed. */
+#define RV_SNAP_MAX_IO 4294967296
+
+typedef struct rv_snap_record {
+    uint64_t core_version;
+    uint64_t flags;
+    uint8_t id[16];
+    uint8_t parent[16];       /* zeros without RV_SNAP_HAS_PARENT */
+    uint8_t digest[32];       /* sha256 of the program's ELF file */
+    uint64_t memory_size;
+    uint64_t output_limit;
+    uint64_t max_cycles;      /* 0 without RV_SNAP_HAS_MAX_CYCLES */
+    uint64_t costs[9];        /* RV_NCLASSES entries */
+    uint64_t pc;
+    uint64_t x[32];
+    uint64_t cycles;
+    uint64_t reservation;
+    uint64_t status;          /* RV_READY, RV_EXITED or RV_ERROR */
+    int64_t exit_code;
+    uint64_t error[6];        /* kind, bits, pc, address, host call, host call pc */
+    uint64_t stdin_pos;
+    uint64_t brk[3];          /* brk, brk_min, brk_max */
+    uint64_t stdout_len;      /* output captured so far */
+    uint64_t stderr_len;
+    uint64_t stdout_part;     /* of it, the bytes in this snapshot */
+    uint64_t stderr_part;
+    uint64_t stdin_len;       /* stdin bytes in this snapshot */
+    uint64_t io_block;        /* compressed size of the I/O block */
+    uint64_t n_data;
+    uint64_t n_zero;
+    uint64_t n_blocks;
+    uint64_t text_len[4];     /* RV_SNAP_TEXTS entries */
+} rv_snap_record;
+
+/* rv_snap_decode's results: RV_SNAP_SHORT, too short to hold the prefix and
+ * record; RV_SNAP_VERSION, another format version (see layout.version);
+ * RV_SNAP_RECORD, a record size that is not this version's; RV_SNAP_FIELD, a
+ * field out of range (layout.field is its offset in the record);
+ * RV_SNAP_LENGTH, a length that is not what the record describes;
+ * RV_SNAP_PAGES, page lists not ascending, past memory or overlapping;
+ * RV_SNAP_BLOCKS, a block table that does not add up. */
+#define RV_SNAP_OK 0
+#define RV_SNAP_SHORT 1
+#define RV_SNAP_MAGIC 2
+#define RV_SNAP_VERSION 3
+#define RV_SNAP_RECORD 4
+#define RV_SNAP_FIELD 5
+#define RV_SNAP_LENGTH 6
+#define RV_SNAP_CHECKSUM 7
+#define RV_SNAP_PAGES 8
+#define RV_SNAP_BLOCKS 9
+
+/* Where each section of a decoded snapshot starts, as offsets into it. */
+typedef struct rv_snap_layout {
+    rv_snap_record rec;       /* an aligned copy of the record */
+    uint64_t version;
+    uint64_t field;           /* on RV_SNAP_FIELD: offset of the bad field in rec */
+    uint64_t texts;
+    uint64_t table;
+    uint64_t data_pages;
+    uint64_t zero_pages;
+    uint64_t io;
+    uint64_t blocks;
+    uint64_t crc;             /* the trailer; blocks end here */
+    uint64_t n_raw;           /* blocks stored raw */
+} rv_snap_layout;
+
+/* Check an encoded snapshot: structure, every field of the record, the
+ * block table, the page lists and the trailing CRC-32 (which covers all but
+ * the page blocks; each block carries its own in the table). Fills *out and
+ * returns RV_SNAP_OK, or an RV_SNAP_* error. */
+int rv_snap_decode(const uint8_t *buf, uint64_t len, rv_snap_layout *out);
+
+/* The machine's state into a record: the config, registers, counters, error
+ * and brk, the core version and RV_SNAP_HAS_MAX_CYCLES. The caller fills the
+ * rest (ids, digest, I/O and page counts, texts). */
+void rv_snap_get_state(const rv_machine *m, rv_snap_record *r);
+
+/* A checked record's state into a machine built for it (its stdin set
+ * first). Returns 0, or -1 if stdin_pos is past the machine's stdin. */
+int rv_snap_set_state(rv_machine *m, const rv_snap_record *r);
 
 /* Append to captured output (fd 1 or 2), ignoring the cap: for restoring.
  * Returns 0, or -1 for a bad fd or no memory. */

@@ -9,18 +9,30 @@
 
 #include "internal.h"
 
+/* 16-byte vectors (SSE2 or NEON, always there): eight independent ORs per
+ * 128-byte step keep several loads in flight, where one scalar OR chain
+ * managed a word per cycle, half what the caches deliver. */
+typedef uint64_t rv_vec __attribute__((vector_size(16), may_alias));
+
 int rv_page_is_zero(const uint8_t *p)
 {
     /* Random data fails on the first word; zero pages are OR-reduced in
-     * 512-byte strides, which the compiler vectorises. */
+     * 512-byte strides. */
     const uint64_t *w = (const uint64_t *)(const void *)p;
     if (w[0])
         return 0;
-    for (size_t i = 0; i < RV_PAGE_SIZE / 8; i += 64) {
-        uint64_t acc = 0;
-        for (size_t j = 0; j < 64; j++)
-            acc |= w[i + j];
-        if (acc)
+    const rv_vec *v = (const rv_vec *)(const void *)p;
+    for (size_t i = 0; i < RV_PAGE_SIZE / sizeof(rv_vec); i += 32) {
+        rv_vec a = v[i] | v[i + 1], b = v[i + 2] | v[i + 3], c = v[i + 4] | v[i + 5];
+        rv_vec d = v[i + 6] | v[i + 7];
+        for (size_t j = i + 8; j < i + 32; j += 8) {
+            a |= v[j] | v[j + 1];
+            b |= v[j + 2] | v[j + 3];
+            c |= v[j + 4] | v[j + 5];
+            d |= v[j + 6] | v[j + 7];
+        }
+        a |= b | c | d;
+        if (a[0] | a[1])
             return 0;
     }
     return 1;
@@ -111,24 +123,31 @@ int rv_scatter_pages(rv_machine *m, const uint32_t *pages, uint64_t n, const uin
     return 0;
 }
 
-/* The block table must describe exactly n_data pages in blocks_len bytes,
- * raw blocks a whole number of pages each: nothing is read past the end. */
-static int table_fits(const uint64_t *table, uint64_t n_blocks, uint64_t n_data, uint64_t blocks_len)
+static uint32_t entry(const uint8_t *table, uint64_t block, int field)
+{
+    uint32_t v;
+    memcpy(&v, table + block * RV_SNAP_BLOCK_ENTRY + 4 * field, 4);
+    return v;
+}
+
+/* rv_snap_decode checked the table already; this cheap second look keeps
+ * every read inside blocks_len whoever the caller is. */
+static int table_fits(const uint8_t *table, uint64_t n_blocks, uint64_t n_data, uint64_t blocks_len)
 {
     uint64_t pages = 0, bytes = 0;
     for (uint64_t i = 0; i < n_blocks; i++) {
-        const uint64_t *b = table + 4 * i;
-        if (b[0] == 0 || b[0] > n_data - pages || b[1] > blocks_len - bytes ||
-            (b[3] && b[1] != b[0] * RV_PAGE_SIZE))
+        uint32_t count = entry(table, i, 0), size = entry(table, i, 1), raw = entry(table, i, 3);
+        if (count == 0 || count > n_data - pages || size > blocks_len - bytes ||
+            (raw && size != (uint64_t)count * RV_PAGE_SIZE))
             return 0;
-        pages += b[0];
-        bytes += b[1];
+        pages += count;
+        bytes += size;
     }
     return pages == n_data && bytes == blocks_len;
 }
 
 int rv_scatter_raw_blocks(rv_machine *m, const uint32_t *data_pages, uint64_t n_data,
-                          const uint8_t *blocks, uint64_t blocks_len, const uint64_t *table,
+                          const uint8_t *blocks, uint64_t blocks_len, const uint8_t *table,
                           uint64_t n_blocks, uint64_t *bad)
 {
     if (!table_fits(table, n_blocks, n_data, blocks_len)) {
@@ -139,44 +158,20 @@ int rv_scatter_raw_blocks(rv_machine *m, const uint32_t *data_pages, uint64_t n_
     if (err)
         return err;
     const uint32_t *pages = data_pages;
-    for (uint64_t i = 0; i < n_blocks; i++, table += 4) {
-        if (table[3]) {
+    for (uint64_t i = 0; i < n_blocks; i++) {
+        uint32_t count = entry(table, i, 0);
+        if (entry(table, i, 3)) {
             /* A corrupt block is found after its copy: the caller then drops
              * the whole machine, so nothing half-restored is ever seen. */
-            uint32_t crc = rv_crc32_scatter(0, blocks, m->mem, pages, table[0]);
-            mark_written(m, pages, table[0]);
-            if (crc != table[2]) {
+            uint32_t crc = rv_crc32_scatter(0, blocks, m->mem, pages, count);
+            mark_written(m, pages, count);
+            if (crc != entry(table, i, 2)) {
                 *bad = i;
                 return -1;
             }
         }
-        pages += table[0];
-        blocks += table[1];
-    }
-    return 0;
-}
-
-static int ascending_below(const uint32_t *p, uint64_t n, uint64_t limit)
-{
-    for (uint64_t i = 0; i < n; i++)
-        if (p[i] >= limit || (i && p[i] <= p[i - 1]))
-            return 0;
-    return 1;
-}
-
-int rv_check_page_lists(const uint32_t *data, uint64_t nd, const uint32_t *zero, uint64_t nz,
-                        uint64_t npages)
-{
-    if (!ascending_below(data, nd, npages) || !ascending_below(zero, nz, npages))
-        return -1;
-    /* Both lists are sorted: one merge pass finds a page listed in both. */
-    for (uint64_t i = 0, j = 0; i < nd && j < nz;) {
-        if (data[i] == zero[j])
-            return -1;
-        if (data[i] < zero[j])
-            i++;
-        else
-            j++;
+        pages += count;
+        blocks += entry(table, i, 1);
     }
     return 0;
 }

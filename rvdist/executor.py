@@ -871,11 +871,11 @@ class Executor:
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise ConfigError(f"unreadable result {result_path}: {e}") from None
         if snap_path.exists():
-            snap = Snapshot.load(snap_path)
-            if snap.header["program"]["digest"] != program.digest:
+            info = Snapshot.load(snap_path).info()
+            if info["program"]["digest"] != program.digest:
                 raise SnapshotError(f"{snap_path} is a checkpoint of another program "
-                                    f"({snap.header['program']['name']!r})")
-            return None, (snap_path.read_bytes(), int(snap.info()["cycles"]))
+                                    f"({info['program']['name']!r})")
+            return None, (snap_path.read_bytes(), int(info["cycles"]))
         return None, None
 
     # -- bookkeeping ------------------------------------------------------------

@@ -225,13 +225,8 @@ class Machine:
         self._m.pc = self.program.entry
 
     def _build(self, program: Program, memory_size: Union[int, str], cost_model: _cost.CostModel,
-               max_cycles: Optional[int], output_limit: int, stale: bool = False) -> None:
-        """Validate the configuration and load the program image; no process yet.
-
-        ``stale=True`` is for a restore only: memory reused from an earlier
-        machine keeps its bytes until ``lib.rv_zero_stale`` (see rv_new_stale).
-        """
-        self.program = program
+               max_cycles: Optional[int], output_limit: int) -> None:
+        """Validate the configuration and load the program image; no process yet."""
         if not isinstance(memory_size, (int, str)) or isinstance(memory_size, bool):
             raise ConfigError(f"memory_size must be an int or a string such as '64MiB', "
                               f"got {memory_size!r}")
@@ -250,11 +245,21 @@ class Machine:
             self.cost_model, costs = _cost.resolve(cost_model)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        program.check_fits(size)
+        self._load_image(program, size, costs, max_cycles, output_limit)
 
+    def _load_image(self, program: Program, size: int, costs: Sequence[int], max_cycles: Optional[int],
+                    output_limit: int, stale: bool = False) -> None:
+        """Allocate guest memory and load the program image, with settings
+        checked already (by _build, or by the core for a restore).
+
+        ``stale=True`` is for a restore only: memory reused from an earlier
+        machine keeps its bytes until ``lib.rv_zero_stale`` (see rv_new_stale).
+        """
+        program.check_fits(size)
         raw = lib.rv_new_stale(size) if stale else lib.rv_new(size)
         if raw == ffi.NULL:
             raise ConfigError(f"cannot allocate {size} bytes of guest memory")
+        self.program = program
         self._m = ffi.gc(raw, lib.rv_free)
         self.memory_size = size
         self.cost_table = dict(zip(_cost.CLASSES, costs))

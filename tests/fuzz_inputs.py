@@ -8,9 +8,11 @@ interesting moments, and whatever is in ``tests/corpus``) and are mutated:
 bit flips, byte and multi-byte field changes with interesting values,
 truncation, extension, deletion, insertion, splicing with another seed,
 ELF header and program header tampering, and for snapshots edits of the
-JSON header, the length field, the page tables, the I/O block and the page
-blocks, with the checksums recomputed so that the structural checks behind
-them are reached.
+binary record's words, the texts, their flags and padding, the page block
+table, the format version and record size, the page index tables, the I/O
+block and the page blocks, and of the header dict re-encoded by
+``Snapshot.to_bytes``, with the checksums recomputed so that the structural
+checks behind them are reached.
 
 A case is identified by ``(kind, seed, index)``; its input is a pure
 function of that and of the seeds, so any failure can be replayed.
@@ -30,6 +32,7 @@ report kills one worker, and the input it was running is saved)::
     python tests/fuzz_inputs.py run --kind elf --cases 10000 --jobs 2
     python tests/fuzz_inputs.py run --kind snap --cases 10000 --seed 7 --out /tmp/findings
     python tests/fuzz_inputs.py replay /tmp/findings/snap-7-123.json
+    python tests/fuzz_inputs.py corpus     # retake tests/corpus/snapshot/*.snap
 
 The default test suite runs a few hundred cases in process
 (tests/test_fuzz_inputs.py); ``-m slow`` runs ``RVDIST_FUZZ_CASES`` of each
@@ -64,6 +67,7 @@ if str(HERE) not in sys.path:          # run as a script: elfgen lives beside us
 import rvdist  # noqa: E402
 from elfgen import PF_R, PF_W, PF_X, PT_NOTE, Seg, make_elf, sample_elf  # noqa: E402
 from rvdist import Machine, Program, RvError, Snapshot  # noqa: E402
+from rvdist._core import ffi, lib  # noqa: E402
 
 GUESTS = HERE / "guests"
 CORPUS = HERE / "corpus"
@@ -85,8 +89,9 @@ INTERESTING = [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 55, 56, 57, 63, 64, 127, 128
                0x400000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 32, (1 << 32) + 0x1000,
                1 << 40, 1 << 62, (1 << 63) - 1, 1 << 63, U64 - 0xFFF, U64 - 1, U64]
 
-_PREFIX = struct.Struct("<8sII")
+_PREFIX = struct.Struct("<8sII")     # magic, format version, record size
 MAGIC = b"RVDSNAP\0"
+FORMAT = lib.RV_SNAP_FORMAT
 
 
 # -- outcomes ------------------------------------------------------------------
@@ -281,8 +286,7 @@ def snapshot_seeds() -> list[SnapSeed]:
             seeds.append(SnapSeed(name, relpath, m.snapshot(incremental=bool(before)).to_bytes(),
                                   before))
 
-    stdin = b"Mixed Case input, read seven bytes at a time.\n" * 3
-    add("upper-midway", "c/upper.elf", _run_to("c/upper.elf", 300, stdin=stdin))
+    add("upper-midway", "c/upper.elf", _run_to("c/upper.elf", 300, stdin=UPPER_STDIN))
     add("hello-exited", "c/hello.elf", _run_to("c/hello.elf", None, args=["x", "y"]))
     add("primes-running", "c/primes.elf", _run_to("c/primes.elf", 30_000, args=["300"]))
     add("brkgrow-running", "c/brkgrow.elf", _run_to("c/brkgrow.elf", 40_000))
@@ -308,6 +312,37 @@ def corpus_snapshot_program(filename: str) -> str:
     """``c__upper__what.snap`` is a snapshot of ``c/upper.elf``."""
     directory, stem = filename.split("__")[:2]
     return f"{directory}/{stem}.elf"
+
+
+UPPER_STDIN = b"Mixed Case input, read seven bytes at a time.\n" * 3
+
+
+def corpus_snapshots() -> dict[str, bytes]:
+    """The snapshots of tests/corpus/snapshot, taken afresh (``python
+    tests/fuzz_inputs.py corpus`` writes them, e.g. after a format change)."""
+    def over_limit(header: dict) -> None:
+        header["config"]["output_limit"] = 1        # less than the output already captured
+
+    upper = _run_to("c/upper.elf", 300, stdin=UPPER_STDIN)
+    over = encode_edited(_run_to("c/upper.elf", 300, stdin=UPPER_STDIN).snapshot().to_bytes(),
+                         over_limit)
+    assert over is not None
+    return {
+        "c__hello__exited.snap": _run_to("c/hello.elf", None, args=["x"]).snapshot().to_bytes(),
+        "c__intloop__cycles-exceeded.snap":
+            _run_to("c/intloop.elf", None, max_cycles=3000).snapshot().to_bytes(),
+        "c__upper__midway.snap": upper.snapshot().to_bytes(),
+        "c__upper__output-over-limit.snap": over,
+    }
+
+
+def write_snapshot_corpus(directory: Path = SNAP_CORPUS) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in corpus_snapshots().items():
+        (directory / name).write_bytes(data)
+        written.append(directory / name)
+    return written
 
 
 # -- byte-level mutations ------------------------------------------------------------
@@ -443,56 +478,115 @@ def mutate_elf(rng: random.Random, data: bytes, donors: list[bytes]) -> bytes:
 
 # -- snapshot mutations -------------------------------------------------------------
 
+_RECORD = ffi.sizeof("rv_snap_record")
+#: Each field of the record: name -> (offset, size in bytes).
+_FIELDS = {name: (f.offset, ffi.sizeof(f.type)) for name, f in ffi.typeof("rv_snap_record").fields}
+_BYTE_FIELDS = ("id", "parent", "digest")
+_MAX_TEXT = lib.RV_SNAP_MAX_TEXT
+_TEXT_FLAGS = (lib.RV_SNAP_HAS_NAME, lib.RV_SNAP_HAS_HOST_ERROR)
+
+
+def _u32s(values: list) -> bytes:
+    return b"".join(struct.pack("<I", v & 0xFFFFFFFF) for v in values)
+
+
 @dataclass
 class SnapParts:
-    """An encoded snapshot cut into its sections (see rvdist/snapshot.py)."""
+    """An encoded snapshot (format 2, see rvdist/snapshot.py) cut into its sections.
 
-    header: Any
+    ``record`` is the binary record (struct rv_snap_record: little-endian u64
+    words and the id, parent and digest bytes), read and written by field name
+    with get() and set(); ``texts`` the ISA, program name, cost model and host
+    error as encoded (b"" when absent) and ``pad`` the padding after them;
+    ``table`` the page block table, a row [pages, bytes, crc32, raw] per block;
+    ``version`` and ``record_size`` the prefix's fields. Anything may be set to
+    anything: join() encodes it as it is, fixing only what it is asked to.
+    """
+
+    record: bytearray
+    texts: list
+    pad: bytes
+    table: list
     data_pages: bytes
     zero_pages: bytes
     io_block: bytes
     chunks: list = field(default_factory=list)
+    version: int = FORMAT
+    record_size: int = _RECORD
 
     @classmethod
     def split(cls, data: bytes) -> "SnapParts":
-        _, _, hlen = _PREFIX.unpack_from(data, 0)
-        h = json.loads(data[16:16 + hlen])
-        pos = 16 + hlen
-        nd, nz = 4 * h["pages"]["data"], 4 * h["pages"]["zero"]
-        dp, zp = data[pos:pos + nd], data[pos + nd:pos + nd + nz]
-        pos += nd + nz
-        io = data[pos:pos + h["io"]["io_block"]]
-        pos += len(io)
-        chunks = []
-        for c in h["pages"]["chunks"]:
-            chunks.append(data[pos:pos + c[1]])
-            pos += c[1]
-        return cls(h, dp, zp, io, chunks)
+        """Cut a well-formed snapshot; ValueError if the core does not decode it."""
+        lay = ffi.new("rv_snap_layout *")
+        code = lib.rv_snap_decode(data, len(data), lay)
+        if code != lib.RV_SNAP_OK:
+            raise ValueError(f"not a well-formed snapshot (rv_snap_decode: {code})")
+        texts, at = [], lay.texts
+        for n in lay.rec.text_len:
+            texts.append(data[at:at + n])
+            at += n
+        table = [list(row) for row in struct.iter_unpack("<4I", data[lay.table:lay.data_pages])]
+        chunks, pos = [], lay.blocks
+        for row in table:
+            chunks.append(data[pos:pos + row[1]])
+            pos += row[1]
+        return cls(bytearray(data[_PREFIX.size:lay.texts]), texts, data[at:lay.table], table,
+                   data[lay.data_pages:lay.zero_pages], data[lay.zero_pages:lay.io],
+                   data[lay.io:lay.blocks], chunks)
 
-    def join(self, *, head: Optional[bytes] = None, fix_lengths: bool = True,
-             fix_chunk_crcs: bool = False) -> bytes:
-        """Encode, with the trailing crc32 recomputed (and, if asked, the
-        section lengths and the page blocks' own crcs in the header)."""
-        h = self.header
-        if isinstance(h, dict) and fix_lengths or fix_chunk_crcs:
-            try:
-                if fix_lengths:
-                    h["pages"]["data"] = len(self.data_pages) // 4
-                    h["pages"]["zero"] = len(self.zero_pages) // 4
-                    h["io"]["io_block"] = len(self.io_block)
-                for c, chunk in zip(h["pages"]["chunks"], self.chunks):
-                    if fix_lengths:
-                        c[1] = len(chunk)
-                    if fix_chunk_crcs:
-                        c[2] = zlib.crc32(chunk)
-            except (KeyError, TypeError, IndexError, AttributeError):
-                pass
-        if head is None:
-            head = json.dumps(h, separators=(",", ":")).encode()
-        body = _PREFIX.pack(MAGIC, 1, len(head)) + head + self.data_pages + self.zero_pages \
-            + self.io_block
+    def get(self, name: str, index: int = 0) -> int:
+        return struct.unpack_from("<Q", self.record, _FIELDS[name][0] + 8 * index)[0]
+
+    def set(self, name: str, value: int, index: int = 0) -> None:
+        """Set a u64 word of the record (values wrap modulo 2**64, as in C)."""
+        struct.pack_into("<Q", self.record, _FIELDS[name][0] + 8 * index, value & U64)
+
+    def join(self, *, fix_lengths: bool = True, fix_chunk_crcs: bool = False) -> bytes:
+        """Encode, with the trailing crc32 recomputed (and, if asked, the record's
+        lengths and counts, the padding, and the page blocks' sizes and crcs in
+        the table made to match the sections)."""
+        if fix_lengths and len(self.record) == _RECORD:
+            for i, t in enumerate(self.texts[:4]):
+                self.set("text_len", len(t), i)
+            self.pad = bytes(-sum(map(len, self.texts)) % 8)
+            for row, chunk in zip(self.table, self.chunks):
+                row[1:2] = [len(chunk)]
+            for name, value in (("n_data", len(self.data_pages) // 4), ("n_zero", len(self.zero_pages) // 4),
+                                ("n_blocks", len(self.table)), ("io_block", len(self.io_block))):
+                self.set(name, value)
+        if fix_chunk_crcs:
+            for row, chunk in zip(self.table, self.chunks):
+                row[2:3] = [zlib.crc32(chunk)]
+        body = _PREFIX.pack(MAGIC, self.version & 0xFFFFFFFF, self.record_size & 0xFFFFFFFF) \
+            + bytes(self.record) + b"".join(self.texts) + self.pad \
+            + b"".join(_u32s(row) for row in self.table) + self.data_pages + self.zero_pages + self.io_block
         return body + b"".join(bytes(c) for c in self.chunks) + struct.pack("<I", zlib.crc32(body))
 
+
+def _checksummed_end(data: bytes) -> Optional[int]:
+    """Where the page blocks start by the record of ``data`` (the end of what the
+    trailing crc covers), or None if it does not say. Plain arithmetic on the
+    bytes: the engine calls nothing in the core on a mutated input."""
+    base = _PREFIX.size + _RECORD
+    if len(data) < base + 4:
+        return None
+
+    def word(name: str, index: int = 0) -> int:
+        return struct.unpack_from("<Q", data, _PREFIX.size + _FIELDS[name][0] + 8 * index)[0]
+
+    texts = sum(word("text_len", i) for i in range(4))
+    end = base + (texts + 7) // 8 * 8 + 16 * word("n_blocks") + 4 * (word("n_data") + word("n_zero")) \
+        + word("io_block")
+    return end if end <= len(data) - 4 else None
+
+
+def fix_crc(data: bytes) -> bytes:
+    """``data`` with its trailing crc32 recomputed where its record says it ends."""
+    end = _checksummed_end(data)
+    return data if end is None else data[:-4] + struct.pack("<I", zlib.crc32(data[:end]))
+
+
+# -- the header dict (Snapshot.header), edited and re-encoded by Snapshot.to_bytes
 
 def _leaves(obj: Any, path: tuple = ()) -> list[tuple]:
     """Paths to every value inside a JSON object (containers included)."""
@@ -519,7 +613,8 @@ def _json_value(rng: random.Random, old: Any) -> Any:
             else rng.choice(INTERESTING)
     choices: list[Any] = [rng.choice(INTERESTING), -1, -(1 << 63), 1 << 64, 10 ** 30, 1.5, 1e308,
                           True, False, None, "", "x", "0" * 64, "0" * 65, [], {}, [0], [[0, 0, 0, 0]],
-                          [64, 1 << 18, 0, 0], [1, 4096, 0, 1], "ready", "exited", "error"]
+                          [64, 1 << 18, 0, 0], [1, 4096, 0, 1], "ready", "exited", "error",
+                          "0" * 32, "\udc80", "é" * 3, b"00"]
     if isinstance(old, list) and old:
         choices += [old + old[-1:], old[:-1], old[::-1], [old[0]] * 70]
     if isinstance(old, str):
@@ -535,59 +630,166 @@ def _mutate_header(rng: random.Random, h: dict) -> None:
         r = rng.random()
         if r < 0.08 and isinstance(parent, dict):
             parent.pop(path[-1], None)
-            paths = _leaves(h)
         elif r < 0.12 and isinstance(parent, list):
             parent.append(_json_value(rng, parent[-1] if parent else 0))
-            paths = _leaves(h)
         else:
             try:
                 parent[path[-1]] = _json_value(rng, parent[path[-1]])
             except (KeyError, IndexError):
                 pass
-            paths = _leaves(h)
+        paths = _leaves(h)
+
+
+def encode_edited(data: bytes, edit: Callable[[dict], None]) -> Optional[bytes]:
+    """A well-formed snapshot with its header dict edited, encoded by
+    Snapshot.to_bytes; None if to_bytes refuses the dict (SnapshotError). Any
+    other exception is a bug in to_bytes and propagates."""
+    snap = Snapshot.from_bytes(data)
+    header = snap.header
+    edit(header)
+    try:
+        return snap.to_bytes()
+    except rvdist.SnapshotError:
+        return None
+
+
+# -- binary mutations of the record, the texts and the block table
+
+def _mutate_record(rng: random.Random, parts: SnapParts) -> None:
+    """One to three words of the record set to interesting or nearby values."""
+    for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        name = rng.choice(list(_FIELDS))
+        off, size = _FIELDS[name]
+        r = rng.random()
+        if name in _BYTE_FIELDS:                            # an id or the digest: some bytes
+            at = off + rng.randrange(size)
+            parts.record[at:at + 1] = bytes([rng.randrange(256)]) if r < 0.5 else b"\0"
+            if r > 0.8:
+                parts.record[off:off + size] = bytes(size) if r < 0.9 else rng.randbytes(size)
+            continue
+        index = rng.randrange(size // 8)
+        old = parts.get(name, index)
+        if name == "flags" and r < 0.6:                     # a known flag toggled, or an unknown one
+            parts.set(name, old ^ (1 << (rng.randrange(4) if r < 0.5 else rng.randrange(64))))
+        elif r < 0.15:                                      # another field's value, off by one
+            other = rng.choice([n for n in _FIELDS if n not in _BYTE_FIELDS])
+            parts.set(name, parts.get(other) + rng.choice((-1, 0, 0, 1)), index)
+        else:
+            parts.set(name, _tweak(rng, old, 8), index)
+
+
+def _mutate_texts(rng: random.Random, parts: SnapParts) -> bool:
+    """A text replaced, a flag of an optional text toggled, or the padding
+    changed. Returns whether the lengths should be left as they are."""
+    r = rng.random()
+    if r < 0.15:
+        flag = rng.choice(_TEXT_FLAGS)
+        parts.set("flags", parts.get("flags") ^ flag)
+        return rng.random() < 0.5
+    if r < 0.3:
+        n = len(parts.pad)
+        parts.pad = rng.choice((bytes(n + 8), bytes(max(0, n - 1)), b"", b"\1" * n if n else b"\1",
+                                bytes(n - 1) + b"\x80" if n else b"\x80"))
+        return True
+    i = rng.randrange(4)
+    old = parts.texts[i]
+    parts.texts[i] = rng.choice((
+        b"", b"\0", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", old + b"\x80", old[:-1],
+        old + b"x", old.upper(), old[::-1], "é".encode() * 3, rng.randbytes(rng.randrange(1, 40)),
+        b"rv64imac", b"unit", b"x" * _MAX_TEXT, b"x" * (_MAX_TEXT + 1), parts.texts[(i + 1) % 4]))
+    if i in (1, 3) and rng.random() < 0.7:                  # keep the flag in step, mostly
+        flag = _TEXT_FLAGS[i // 2]
+        parts.set("flags", parts.get("flags") | flag if parts.texts[i] else parts.get("flags") & ~flag)
+    return rng.random() < 0.2
+
+
+def _mutate_table(rng: random.Random, parts: SnapParts) -> None:
+    """Entries of the page block table changed, rows swapped, dropped or added."""
+    t = parts.table
+    for _ in range(rng.choice((1, 1, 2))):
+        r = rng.random()
+        if r < 0.45 and t:                                  # one entry
+            row = rng.choice(t)
+            k = rng.randrange(len(row)) if row else 0
+            if row:
+                row[k] = _tweak(rng, row[k], 4) if rng.random() < 0.7 else \
+                    rng.choice((0, 1, 2, 63, 64, 65, 4096, 64 * 4096, row[k] ^ 1))
+        elif r < 0.6 and len(t) > 1:                        # pages or bytes moved between blocks
+            a, b = rng.sample(range(len(t)), 2)
+            k, d = rng.choice((0, 1)), rng.choice((1, 7, 64, 4096))
+            t[a][k] += d
+            t[b][k] -= d
+        elif r < 0.7 and len(t) > 1:                        # rows swapped, with or without the blocks
+            a, b = rng.sample(range(len(t)), 2)
+            t[a], t[b] = t[b], t[a]
+            if rng.random() < 0.5 and len(parts.chunks) == len(t):
+                parts.chunks[a], parts.chunks[b] = parts.chunks[b], parts.chunks[a]
+        elif r < 0.8 and t:                                 # a row dropped, with or without its block
+            i = rng.randrange(len(t))
+            del t[i]
+            if rng.random() < 0.5 and i < len(parts.chunks):
+                del parts.chunks[i]
+        elif r < 0.9:                                       # a row added
+            t.insert(rng.randrange(len(t) + 1), rng.choice(([0, 0, 0, 0], [1, 4096, 0, 1], [1, 1, 0, 0],
+                                                            list(t[0]) if t else [64, 64 * 4096, 0, 1])))
+        elif t:                                             # a row of another length
+            row = rng.choice(t)
+            if rng.random() < 0.5 or not row:
+                row.append(0)
+            else:
+                row.pop()
 
 
 def mutate_snapshot(rng: random.Random, data: bytes, donors: list[bytes]) -> bytes:
     """Structure-aware snapshot mutations, mostly with the checksums recomputed."""
     parts = SnapParts.split(data)
     r = rng.random()
-    if r < 0.35:                                            # the JSON header, re-encoded
-        _mutate_header(rng, parts.header)
+    if r < 0.25:                                            # words of the record
+        _mutate_record(rng, parts)
         return parts.join(fix_lengths=rng.random() < 0.3)
-    if r < 0.45:                                            # the raw header text
-        head = json.dumps(parts.header, separators=(",", ":")).encode()
-        return parts.join(head=mutate_bytes(rng, head, []), fix_lengths=False)
-    if r < 0.55:                                            # page index tables
+    if r < 0.33:                                            # the texts, their flags and padding
+        keep = _mutate_texts(rng, parts)
+        return parts.join(fix_lengths=not keep)
+    if r < 0.41:                                            # the page block table
+        _mutate_table(rng, parts)
+        return parts.join(fix_lengths=rng.random() < 0.3, fix_chunk_crcs=rng.random() < 0.5)
+    if r < 0.47:                                            # the header dict, through to_bytes
+        out = encode_edited(data, lambda h: _mutate_header(rng, h))
+        if out is not None:
+            return out
+        _mutate_record(rng, parts)                          # refused at encoding: the record then
+        return parts.join(fix_lengths=False)
+    if r < 0.51:                                            # the raw record bytes (its size may change)
+        parts.record = bytearray(mutate_bytes(rng, bytes(parts.record), []))
+        return parts.join(fix_lengths=False)
+    if r < 0.59:                                            # page index tables
         tables = mutate_bytes(rng, parts.data_pages + parts.zero_pages, [])
         cut = min(len(parts.data_pages), len(tables)) if rng.random() < 0.7 else \
             rng.randrange(len(tables) + 1)
         parts.data_pages, parts.zero_pages = tables[:cut], tables[cut:]
         return parts.join(fix_lengths=rng.random() < 0.7)
-    if r < 0.63:                                            # the lz4 I/O block
+    if r < 0.66:                                            # the lz4 I/O block
         parts.io_block = mutate_bytes(rng, parts.io_block, [])
         return parts.join(fix_lengths=rng.random() < 0.7)
-    if r < 0.73 and parts.chunks:                           # a page block, its crc fixed
+    if r < 0.75 and parts.chunks:                           # a page block, its crc fixed
         i = rng.randrange(len(parts.chunks))
         parts.chunks[i] = mutate_bytes(rng, bytes(parts.chunks[i]), [])
         return parts.join(fix_lengths=rng.random() < 0.7, fix_chunk_crcs=True)
-    if r < 0.78:                                            # I/O claims that could be a bomb
-        io = parts.header["io"]
+    if r < 0.80:                                            # I/O claims that could be a bomb
         key = rng.choice(("stdout_part", "stderr_part", "stdin_len", "stdout_len", "stderr_len"))
-        io[key] = rng.choice((io[key] * 255, 255 * len(parts.io_block), 1 << 31, 1 << 32, U64))
+        parts.set(key, rng.choice((parts.get(key) * 255, 255 * len(parts.io_block),
+                                   255 * len(parts.io_block) + 64 - parts.get("stdin_len"),
+                                   1 << 31, 1 << 32, U64)))
         return parts.join(fix_lengths=False)
-    if r < 0.83:                                            # the header length field
+    if r < 0.84:                                            # the prefix: format version, record size
         d = bytearray(data)
-        d[12:16] = _int_bytes(rng, 4)
-        return bytes(d)
-    out = mutate_bytes(rng, data, donors, hot=16 + len(json.dumps(parts.header)))
-    if rng.random() < 0.5:                                  # recompute the trailing crc
-        try:
-            p = SnapParts.split(out)
-            body = len(out) - 4 - sum(len(c) for c in p.chunks)
-            out = out[:-4] + struct.pack("<I", zlib.crc32(out[:body]))
-        except Exception:       # noqa: BLE001 - no longer parseable: leave as it is
-            pass
-    return out
+        at = rng.choice((8, 12))
+        d[at:at + 4] = _int_bytes(rng, 4)
+        return fix_crc(bytes(d)) if rng.random() < 0.5 else bytes(d)
+    hot = _PREFIX.size + len(parts.record) + sum(map(len, parts.texts)) + len(parts.pad) \
+        + 16 * len(parts.table)
+    out = mutate_bytes(rng, data, donors, hot=hot)
+    return fix_crc(out) if rng.random() < 0.5 else out      # the trailing crc recomputed, or not
 
 
 # -- cases -------------------------------------------------------------------------
@@ -601,8 +803,12 @@ class Case:
     origin: str
     program: Optional[str] = None
     before: tuple = ()
+    #: Set if making the input failed (Snapshot.to_bytes raised other than SnapshotError).
+    error: Optional[str] = None
 
     def check(self) -> Outcome:
+        if self.error:
+            return Outcome("exception", self.error)
         if self.kind == "elf":
             return guarded(lambda: check_elf(self.data))
         program = guest_program(self.program)
@@ -617,7 +823,8 @@ class Case:
             (directory / f"{stem}.before{i}.bin").write_bytes(b)
             before.append(f"{stem}.before{i}.bin")
         meta = {"kind": self.kind, "seed": self.seed, "index": self.index, "origin": self.origin,
-                "program": self.program, "input": f"{stem}.bin", "before": before, "reason": reason}
+                "program": self.program, "input": f"{stem}.bin", "before": before, "reason": reason,
+                "error": self.error}
         path = directory / f"{stem}.json"
         path.write_text(json.dumps(meta, indent=1) + "\n")
         return path
@@ -631,10 +838,14 @@ def make_case(kind: str, seeds: list, seed: int, index: int) -> Case:
         return Case(kind, seed, index, mutate_elf(rng, data, donors), name)
     s = rng.choice(seeds)
     donors = [x.data for x in seeds if x.program == s.program]
-    if s.before and rng.random() < 0.2:                     # a damaged base under a good increment
-        bad_base = mutate_snapshot(rng, s.before[0], donors)
-        return Case(kind, seed, index, s.data, s.name + "(base)", s.program, (bad_base,))
-    return Case(kind, seed, index, mutate_snapshot(rng, s.data, donors), s.name, s.program, s.before)
+    try:
+        if s.before and rng.random() < 0.2:                 # a damaged base under a good increment
+            bad_base = mutate_snapshot(rng, s.before[0], donors)
+            return Case(kind, seed, index, s.data, s.name + "(base)", s.program, (bad_base,))
+        return Case(kind, seed, index, mutate_snapshot(rng, s.data, donors), s.name, s.program, s.before)
+    except Exception:       # noqa: BLE001 - an encoder the mutation used raised: that is a finding
+        return Case(kind, seed, index, s.data, s.name, s.program, s.before,
+                    error="making the input raised:\n" + traceback.format_exc(limit=-6))
 
 
 def seeds_for(kind: str) -> list:
@@ -807,7 +1018,7 @@ def replay(path: Path) -> Outcome:
         data = (path.parent / meta["input"]).read_bytes()
         before = tuple((path.parent / b).read_bytes() for b in meta["before"])
         case = Case(meta["kind"], meta["seed"], meta["index"], data, meta["origin"], meta["program"],
-                    before)
+                    before, meta.get("error"))
     elif path.suffix == ".snap":
         case = Case("snap", 0, 0, path.read_bytes(), path.name, corpus_snapshot_program(path.name))
     else:
@@ -834,10 +1045,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     w.add_argument("--rss-limit", type=int, default=RSS_LIMIT)
     rp = sub.add_parser("replay", help="re-run saved cases (.json) or corpus files")
     rp.add_argument("paths", type=Path, nargs="+")
+    sub.add_parser("corpus", help=f"write the snapshots of {SNAP_CORPUS.relative_to(HERE.parent)} afresh")
     args = p.parse_args(argv)
 
     if args.cmd == "worker":
         return _worker(args)
+    if args.cmd == "corpus":
+        for path in write_snapshot_corpus():
+            print(f"{path}: {path.stat().st_size} bytes, {replay(path).status}")
+        return 0
     if args.cmd == "replay":
         bad = 0
         for path in args.paths:

@@ -104,18 +104,41 @@ _json = st.recursive(
     max_leaves=12)
 
 
-@given(which=st.integers(0, 1000), where=st.integers(0, 10_000), value=_json,
-       fix_lengths=st.booleans())
+@given(which=st.integers(0, 1000), where=st.integers(0, 10_000), value=_json)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_forged_header_values(snap_seeds, which, where, value, fix_lengths) -> None:
-    """Any JSON value at any place of a snapshot's header, checksums recomputed."""
+def test_forged_header_values(snap_seeds, which, where, value) -> None:
+    """Any JSON value at any place of a snapshot's header dict: Snapshot.to_bytes
+    refuses it with a SnapshotError, or encodes it (checksums correct) into bytes
+    that are then refused or restored like any other input."""
+    seed = snap_seeds[which % len(snap_seeds)]
+
+    def edit(header: dict) -> None:
+        leaves = fz._leaves(header)
+        path = leaves[where % len(leaves)]
+        fz._get(header, path[:-1])[path[-1]] = value
+
+    data = fz.encode_edited(seed.data, edit)            # None: refused at encoding
+    if data is not None:
+        out = fz.Case("snap", 0, 0, data, seed.name, seed.program, seed.before).check()
+        assert out.failure is None, out.failure
+
+
+_WORDS = [(name, i) for name, (_, size) in fz._FIELDS.items() if name not in fz._BYTE_FIELDS
+          for i in range(size // 8)]
+
+
+@given(which=st.integers(0, 1000), words=st.lists(
+    st.tuples(st.sampled_from(_WORDS), st.integers(0, (1 << 64) - 1) | st.sampled_from(fz.INTERESTING)),
+    min_size=1, max_size=3), fix_lengths=st.booleans())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_forged_record_words(snap_seeds, which, words, fix_lengths) -> None:
+    """Any values in any words of a snapshot's binary record, checksums recomputed."""
     seed = snap_seeds[which % len(snap_seeds)]
     parts = fz.SnapParts.split(seed.data)
-    path = fz._leaves(parts.header)[where % len(fz._leaves(parts.header))]
-    fz._get(parts.header, path[:-1])[path[-1]] = value
-    data = parts.join(fix_lengths=fix_lengths)
-    case = fz.Case("snap", 0, 0, data, seed.name, seed.program, seed.before)
-    out = case.check()
+    for (name, index), value in words:
+        parts.set(name, value, index)
+    out = fz.Case("snap", 0, 0, parts.join(fix_lengths=fix_lengths), seed.name, seed.program,
+                  seed.before).check()
     assert out.failure is None, out.failure
 
 
@@ -255,7 +278,7 @@ def test_decompression_bomb_is_refused() -> None:
     m.run(200)
     parts = fz.SnapParts.split(m.snapshot().to_bytes())
     for claim in (256 * len(parts.io_block) + 64, 1 << 32, 1 << 40):
-        parts.header["io"]["stdin_len"] = claim
+        parts.set("stdin_len", claim)
         with pytest.raises(SnapshotError, match="I/O block claims"):
             Snapshot.from_bytes(parts.join(fix_lengths=False))
     # A real bomb within the ratio: 64 KiB of zeros in an lz4 block of a few hundred bytes
@@ -263,7 +286,8 @@ def test_decompression_bomb_is_refused() -> None:
     parts = fz.SnapParts.split(m.snapshot().to_bytes())
     bomb = lz4.block.compress(bytes(1 << 16), store_size=False)
     parts.io_block = bomb
-    parts.header["io"].update(stdout_part=1 << 16, stderr_part=0, stdin_len=0)
+    for name, value in (("stdout_part", 1 << 16), ("stderr_part", 0), ("stdin_len", 0)):
+        parts.set(name, value)
     with pytest.raises(SnapshotError):
         Machine.restore(prog, Snapshot.from_bytes(parts.join()))
 
@@ -280,7 +304,7 @@ def test_output_cap_holds_after_restore(how: str) -> None:
         m2 = Machine.restore(prog, m.snapshot(), output_limit=12)
     else:
         parts = fz.SnapParts.split(m.snapshot().to_bytes())
-        parts.header["config"]["output_limit"] = 12
+        parts.set("output_limit", 12)
         try:
             m2 = Machine.restore(prog, Snapshot.from_bytes(parts.join()))
         except SnapshotError:

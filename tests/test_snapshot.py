@@ -39,6 +39,7 @@ from conftest import guest, memory_digest
 from elfgen import PF_R, PF_W, PF_X, Seg, make_elf
 from rvdist import SUSPEND, Machine, Program, Snapshot, SnapshotError
 from rvdist.errors import RvError, UnsupportedSyscall
+from rvdist.snapshot import FORMAT_VERSION
 
 GUESTS = Path(__file__).parent / "guests"
 PAGE = 4096
@@ -858,7 +859,7 @@ def test_restore_refuses_another_isa(mid_snapshot):
         Machine.restore(prog, reencode(snap, header))
 
 
-@pytest.mark.parametrize("version", [0, 2, 0xFFFFFFFF])
+@pytest.mark.parametrize("version", [0, 1, 3, 0xFFFFFFFF])
 def test_from_bytes_refuses_another_format_version(mid_snapshot, version):
     _, snap, _ = mid_snapshot
     data = bytearray(snap.to_bytes())
@@ -1005,7 +1006,7 @@ def test_info_fields():
         assert info["encoded_bytes"] == len(s.to_bytes())
         assert info["id"] == s.id and info["parent"] == s.parent
         assert info["incremental"] == (s.parent is not None)
-        assert info["format_version"] == 1 and info["core_version"] == s.header["core_version"]
+        assert info["format_version"] == FORMAT_VERSION == 2 and info["core_version"] == s.header["core_version"]
         assert info["program"]["digest"] == guest("c/memsort.elf").digest
         assert info["program"]["name"] == "memsort.elf"
         assert info["memory_size"] == 8 * MiB and info["cost_model"] == "unit"
@@ -1318,13 +1319,13 @@ def test_restore_is_the_same_with_every_crc32_implementation(level):
 
 def _corrupt_raw_block(data: bytes, block: int) -> bytes:
     """data with one byte flipped in the middle of page block ``block`` (stored raw)."""
-    _, _, hlen = struct.unpack_from("<8sII", data, 0)
-    h = json.loads(data[16:16 + hlen])
-    assert h["pages"]["chunks"][block][3] == 1
-    pos = 16 + hlen + 4 * (h["pages"]["data"] + h["pages"]["zero"]) + h["io"]["io_block"]
-    pos += sum(c[1] for c in h["pages"]["chunks"][:block])
+    lay = ffi.new("rv_snap_layout *")
+    assert lib.rv_snap_decode(data, len(data), lay) == lib.RV_SNAP_OK
+    table = memoryview(data[lay.table:lay.data_pages]).cast("I")
+    assert table[4 * block + 3] == 1
+    pos = lay.blocks + sum(table[1:4 * block:4])
     out = bytearray(data)
-    out[pos + h["pages"]["chunks"][block][1] // 2] ^= 0x40
+    out[pos + table[4 * block + 1] // 2] ^= 0x40
     return bytes(out)
 
 
@@ -1342,15 +1343,20 @@ def test_a_corrupt_raw_block_is_found_while_it_is_copied_in(hand_built):
         Machine.restore(prog, bad)
 
 
+def _table(entries: list[int]) -> bytes:
+    """A page block table as the format encodes it."""
+    return struct.pack(f"<{len(entries)}I", *entries)
+
+
 def test_the_core_refuses_a_block_table_that_does_not_fit():
     """rv_scatter_raw_blocks reads nothing past the blocks, whatever the table says."""
     m = Machine(guest("c/hello.elf"), memory_size=MiB)
     pages = ffi.new("uint32_t[]", [200, 201])
     blocks = bytes(2 * PAGE)
     bad = ffi.new("uint64_t *")
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks) - 1, ffi.new("uint64_t[]", [2, 2 * PAGE - 1, 0, 0]),
+    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks) - 1, _table([2, 2 * PAGE - 1, 0, 0]),
                                      1, bad) == 0          # a compressed block is left to the caller
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), ffi.new("uint64_t[]", [2, 2 * PAGE - 1, 0, 0]),
+    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), _table([2, 2 * PAGE - 1, 0, 0]),
                                      1, bad) == -1 and bad[0] == 1    # a byte of the blocks left over
     for table in ([2, 2 * PAGE + 1, 0, 1],              # raw, but not a whole number of pages
                   [2, 2 * PAGE, 0, 0, 1, 0, 0, 0],      # more pages than listed
@@ -1358,14 +1364,14 @@ def test_the_core_refuses_a_block_table_that_does_not_fit():
                   [2, 3 * PAGE, 0, 1],                  # past the end of the blocks
                   [0, 0, 0, 1, 2, 2 * PAGE, 0, 1]):     # an empty block
         n = len(table) // 4
-        assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), ffi.new("uint64_t[]", table),
+        assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), _table(table),
                                          n, bad) == -1 and bad[0] == n, table
     assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks),
-                                     ffi.new("uint64_t[]", [2, 2 * PAGE, 0x1234, 1]), 1, bad) == -1
+                                     _table([2, 2 * PAGE, 0x1234, 1]), 1, bad) == -1
     assert bad[0] == 0                                  # a checksum mismatch in block 0
     text = ffi.new("uint32_t[]", [m.program.entry // PAGE, 201])
     assert lib.rv_scatter_raw_blocks(m._m, text, 2, blocks, len(blocks),
-                                     ffi.new("uint64_t[]", [2, 2 * PAGE, 0, 1]), 1, bad) == \
+                                     _table([2, 2 * PAGE, 0, 1]), 1, bad) == \
         lib.RV_ERR_WRITE_READONLY
 
 

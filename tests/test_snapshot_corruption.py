@@ -10,23 +10,30 @@ Two kinds of damage:
 
 * *Corruption* (bit flips, truncation, random mutations) leaves the
   checksums as they were, so every variant must be refused.
-* *Forged headers*: valid JSON with wrong types, negative or oversized
-  numbers, missing keys, page lists or block tables that do not add up,
-  re-encoded with correct checksums. These exercise the structural
-  validation behind the checksums; they too must be refused.
+* *Forged headers*: every word of the binary record, every byte of the
+  texts and every entry of the page block table set to other values, texts
+  that are not UTF-8 or present without their flag, non-zero padding, and
+  header dicts edited into wrong types, negative or oversized numbers,
+  missing keys, page lists or block tables that do not add up -- all with
+  correct checksums. These exercise the structural validation behind the
+  checksums; they too must be refused (a dict the record cannot hold
+  already by ``Snapshot.to_bytes``).
 
-The encoding (see rvdist/snapshot.py): magic | u32 format | u32 header
-length | JSON header | u32[] data pages | u32[] zero pages | lz4 I/O block |
-page blocks | u32 crc32.
+The encoding (format version 2, docs/snapshot-format.md and rvdist/snapshot.py):
+magic | u32 format | u32 record size | record (struct rv_snap_record) | texts,
+zero-padded to 8 bytes | page block table (u32 pages, bytes, crc32, raw per
+block) | u32[] data pages | u32[] zero pages | lz4 I/O block | page blocks |
+u32 crc32 of all before the page blocks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
-import json
 import os
 import random
+import re
 import signal
 import struct
 import zlib
@@ -38,11 +45,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rvdist import Machine, Program, Snapshot, SnapshotError
+from rvdist._core import ffi, lib
 
 GUESTS = Path(__file__).parent / "guests"
 PAGE = 4096
 U64 = (1 << 64) - 1
 MAGIC = b"RVDSNAP\0"
+FORMAT = lib.RV_SNAP_FORMAT
+RECORD = ffi.sizeof("rv_snap_record")
+PREFIX = 16
 
 
 # -- helpers ------------------------------------------------------------------
@@ -107,24 +118,39 @@ def classify(data: bytes, program: Program, before: tuple = ()) -> str:
         return f"{type(e).__name__}: {str(e)[:120]}"
 
 
+def layout(data: bytes) -> Any:
+    """The core's rv_snap_layout of a well-formed encoded snapshot."""
+    lay = ffi.new("rv_snap_layout *")
+    code = lib.rv_snap_decode(data, len(data), lay)
+    assert code == lib.RV_SNAP_OK, f"rv_snap_decode: {code}"
+    return lay
+
+
+def block_table(data: bytes) -> list[tuple[int, int, int, int]]:
+    """The page block table of a well-formed snapshot: (pages, bytes, crc32, raw) each."""
+    lay = layout(data)
+    return list(struct.iter_unpack("<4I", data[lay.table:lay.data_pages]))
+
+
 def regions(data: bytes) -> list[tuple[str, int, int]]:
     """(name, start, end) of every region of an encoded snapshot, in order."""
-    _, _, hlen = struct.unpack_from("<8sII", data, 0)
-    header = json.loads(data[16:16 + hlen])
-    out = [("magic", 0, 8), ("format", 8, 12), ("header_length", 12, 16),
-           ("header", 16, 16 + hlen)]
-    pos = 16 + hlen
-    for name, n in (("data_pages", header["pages"]["data"]), ("zero_pages", header["pages"]["zero"])):
-        out.append((name, pos, pos + 4 * n))
-        pos += 4 * n
-    out.append(("io_block", pos, pos + header["io"]["io_block"]))
-    pos += header["io"]["io_block"]
-    for i, (_, clen, _, raw) in enumerate(header["pages"]["chunks"]):
-        out.append((f"block{i}{'_raw' if raw else ''}", pos, pos + clen))
-        pos += clen
+    lay = layout(data)
+    out = [("magic", 0, 8), ("format", 8, 12), ("record_size", 12, 16),
+           ("record", PREFIX, lay.texts), ("texts", lay.texts, lay.table),
+           ("block_table", lay.table, lay.data_pages), ("data_pages", lay.data_pages, lay.zero_pages),
+           ("zero_pages", lay.zero_pages, lay.io), ("io_block", lay.io, lay.blocks)]
+    assert lay.texts == PREFIX + RECORD
+    pos = lay.blocks
+    for i, (_, size, _, raw) in enumerate(block_table(data)):
+        out.append((f"block{i}{'_raw' if raw else ''}", pos, pos + size))
+        pos += size
     out.append(("crc", pos, pos + 4))
-    assert pos + 4 == len(data)
+    assert pos == lay.crc == len(data) - 4
     return out
+
+
+def is_page_block(region: str) -> bool:
+    return re.fullmatch(r"block\d+(_raw)?", region) is not None
 
 
 def encode(header: dict[str, Any], snap: Snapshot, *, data_pages: Optional[bytes] = None,
@@ -141,6 +167,60 @@ def with_crc(data: bytearray, body_end: int) -> bytes:
     """``data`` with its trailing crc32 recomputed over ``[0, body_end)``."""
     struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[:body_end])))
     return bytes(data)
+
+
+#: (name, offset in the record, size) of each field of the record (struct rv_snap_record).
+FIELDS = [(name, f.offset, ffi.sizeof(f.type)) for name, f in ffi.typeof("rv_snap_record").fields]
+OFFSET = {name: off for name, off, _ in FIELDS}
+
+
+def record_words() -> list[tuple[str, int]]:
+    """(label, offset in the record) of each 8-byte word: ``pc``, ``x[5]``, ``id[8:16]``."""
+    out = []
+    for name, f in ffi.typeof("rv_snap_record").fields:
+        size = ffi.sizeof(f.type)
+        if f.type.kind != "array":
+            out.append((name, f.offset))
+        elif f.type.item.cname == "uint8_t":       # id, parent, digest
+            out += [(f"{name}[{k}:{k + 8}]", f.offset + k) for k in range(0, size, 8)]
+        else:
+            out += [(f"{name}[{k}]", f.offset + 8 * k) for k in range(size // 8)]
+    assert len(out) * 8 == RECORD
+    return out
+
+
+def get_field(data: bytes, name: str, index: int = 0) -> int:
+    return struct.unpack_from("<Q", data, PREFIX + OFFSET[name] + 8 * index)[0]
+
+
+def set_field(data: bytearray, name: str, value: int, index: int = 0) -> None:
+    struct.pack_into("<Q", data, PREFIX + OFFSET[name] + 8 * index, value & U64)
+
+
+def texts_of(data: bytes) -> list[bytes]:
+    """The four texts (ISA, program name, cost model, host error) as encoded."""
+    at, out = layout(data).texts, []
+    for i in range(4):
+        n = get_field(data, "text_len", i)
+        out.append(data[at:at + n])
+        at += n
+    return out
+
+
+def with_texts(data: bytes, texts: list[bytes], *, flags: Optional[int] = None,
+               lengths: Optional[list[int]] = None, pad: Optional[bytes] = None) -> bytes:
+    """``data`` with other texts: the record's text lengths set to theirs (or to
+    ``lengths``), zero padding (or ``pad``), the flags if given; crc recomputed."""
+    lay = layout(data)
+    blob = b"".join(texts)
+    record = bytearray(data[:lay.texts])
+    for i, n in enumerate([len(t) for t in texts] if lengths is None else lengths):
+        set_field(record, "text_len", n, i)
+    if flags is not None:
+        set_field(record, "flags", flags)
+    body = bytes(record) + blob + (bytes(-len(blob) % 8) if pad is None else pad) \
+        + data[lay.table:lay.blocks]
+    return body + data[lay.blocks:lay.crc] + struct.pack("<I", zlib.crc32(body))
 
 
 # -- the snapshots under test ---------------------------------------------------
@@ -198,9 +278,10 @@ def chain() -> tuple[Program, bytes, bytes]:
 def test_the_rich_snapshot_covers_every_region():
     _, data = rich()
     names = [r[0] for r in regions(data)]
-    assert names[:7] == ["magic", "format", "header_length", "header", "data_pages", "zero_pages",
-                         "io_block"]
+    assert names[:9] == ["magic", "format", "record_size", "record", "texts", "block_table",
+                         "data_pages", "zero_pages", "io_block"]
     assert names[-1] == "crc" and any(n.endswith("_raw") for n in names)
+    assert sum(map(is_page_block, names)) == len(block_table(data)) >= 3
     assert all(end > start for _, start, end in regions(data))
 
 
@@ -221,7 +302,8 @@ def test_every_single_bit_flip_is_refused():
     failures, stages = [], {}
     for name, start, end in regions(data):
         small_region = end - start <= 16
-        budget = 2000 if name in ("header", "data_pages", "zero_pages", "io_block") else 96
+        budget = 2000 if name in ("record", "texts", "block_table", "data_pages", "zero_pages",
+                                  "io_block") else 96
         for pos in _flip_positions(start, end, budget):
             bits = range(8) if small_region else [(pos * 5 + len(name)) % 8]
             for bit in bits:
@@ -234,7 +316,7 @@ def test_every_single_bit_flip_is_refused():
     assert not failures, f"{len(failures)} flips not refused, e.g.: " + "; ".join(failures[:10])
     # the page blocks are checked when restored, everything else when decoded
     for name, seen in stages.items():
-        assert seen == ({"restore"} if name.startswith("block") else {"decode"}), (name, seen)
+        assert seen == ({"restore"} if is_page_block(name) else {"decode"}), (name, seen)
 
 
 def test_bit_flips_in_an_increment_are_refused():
@@ -256,7 +338,7 @@ def test_a_corrupt_last_block_refuses_the_whole_restore():
     the last increment) and the good chain still restores afterwards."""
     prog, base, inc = chain()
     *_, (name, start, end), _crc = regions(inc)
-    assert name.startswith("block")
+    assert is_page_block(name)
     corrupt = bytearray(inc)
     corrupt[end - 1] ^= 0x80
     b, bad = Snapshot.from_bytes(base), Snapshot.from_bytes(bytes(corrupt))
@@ -285,7 +367,7 @@ def test_truncation_anywhere_is_refused():
 @pytest.mark.parametrize("extra", [b"\0", b"\0\0\0\0", b"x" * 100])
 def test_trailing_bytes_are_refused(extra):
     prog, data = rich()
-    with pytest.raises(SnapshotError, match="truncated or malformed"):
+    with pytest.raises(SnapshotError, match="malformed"):    # the blocks no longer fill the space
         Snapshot.from_bytes(data + extra)
 
 
@@ -299,15 +381,33 @@ def test_a_cut_between_two_snapshots_is_refused():
 
 # -- garbage ------------------------------------------------------------------------------
 
+def _prefix(version: int = FORMAT, record_size: int = RECORD) -> bytes:
+    return MAGIC + struct.pack("<II", version, record_size)
+
+
 @pytest.mark.parametrize("data", [
-    b"", b"\0", MAGIC, MAGIC + b"\1\0\0\0", MAGIC + b"\1\0\0\0" + b"\0" * 8,
-    b"RVDSNAP", b"rvdsnap\0" + bytes(16), b"\x89PNG\r\n\x1a\n" + bytes(64),
-    b"\x7fELF" + bytes(100), bytes(1000), b"\xff" * 1000,
-    json.dumps({"id": "x"}).encode(),
+    b"", b"\0", MAGIC, MAGIC + b"\2\0\0\0", _prefix(), _prefix() + bytes(RECORD),
+    _prefix() + bytes(RECORD + 3), _prefix() + bytes(RECORD + 4), _prefix() + bytes(4096),
+    _prefix(1, 100) + b"{}" + bytes(100), b"RVDSNAP", b"rvdsnap\0" + bytes(16),
+    b"\x89PNG\r\n\x1a\n" + bytes(64), b"\x7fELF" + bytes(100), bytes(1000), b"\xff" * 1000,
+    _prefix() + b"\xff" * 1000, b'{"id": "x"}',
 ])
 def test_garbage_is_refused(data):
     with pytest.raises(SnapshotError):
         Snapshot.from_bytes(data)
+
+
+def test_a_version_1_snapshot_is_refused():
+    """The JSON-headed format 1 is not read any more: it is refused as such."""
+    _, data = small()
+    head = b'{"id": "' + b"0" * 32 + b'", "pages": {"data": 0, "zero": 0, "chunks": []}}'
+    body = _prefix(1, len(head)) + head
+    with pytest.raises(SnapshotError, match="unknown snapshot format version 1"):
+        Snapshot.from_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    v1 = bytearray(data)
+    struct.pack_into("<I", v1, 8, 1)
+    with pytest.raises(SnapshotError, match="unknown snapshot format version 1"):
+        Snapshot.from_bytes(bytes(v1))
 
 
 def test_random_garbage_is_refused():
@@ -316,29 +416,25 @@ def test_random_garbage_is_refused():
         n = rng.choice([rng.randrange(0, 64), rng.randrange(0, 5000)])
         data = rng.randbytes(n)
         if i % 2:                                       # get past the magic and the version
-            data = MAGIC + struct.pack("<II", 1, rng.randrange(0, max(n, 1))) + data
+            data = _prefix(FORMAT, RECORD if i % 4 == 1 else rng.randrange(0, max(n, 1))) + data
         with pytest.raises(SnapshotError):
             with time_limit(5):
                 Snapshot.from_bytes(data)
 
 
-@pytest.mark.parametrize("length", [0, 1, 0x7FFFFFFF, 0xFFFFFFFF, (1 << 20) + 1, 1 << 20, 10 << 20])
-def test_header_length_out_of_range(length):
+@pytest.mark.parametrize("size", [0, 1, 8, RECORD - 8, RECORD - 2, RECORD - 1, RECORD + 1,
+                                  RECORD + 2, RECORD + 8, 2 * RECORD, 0x7FFFFFFF, 0xFFFFFFFF, 1 << 20])
+@pytest.mark.parametrize("crc_ok", [True, False])
+def test_record_size_is_this_versions(size, crc_ok):
+    """The record size field must be exactly this version's record; the checksum,
+    recomputed or not, does not make another size acceptable."""
     _, data = small()
-    data = bytearray(data)
-    struct.pack_into("<I", data, 12, length)
-    with pytest.raises(SnapshotError):
-        Snapshot.from_bytes(bytes(data))
-
-
-def test_header_length_off_by_one():
-    _, data = small()
-    (hlen,) = struct.unpack_from("<I", data, 12)
-    for delta in (-2, -1, 1, 2):
-        d = bytearray(data)
-        struct.pack_into("<I", d, 12, hlen + delta)
-        with pytest.raises(SnapshotError):
-            Snapshot.from_bytes(bytes(d))
+    d = bytearray(data)
+    struct.pack_into("<I", d, 12, size)
+    if crc_ok:
+        d = bytearray(with_crc(d, layout(data).blocks))
+    with pytest.raises(SnapshotError, match="record size"):
+        Snapshot.from_bytes(bytes(d))
 
 
 def test_size_cap():
@@ -348,30 +444,125 @@ def test_size_cap():
     assert Snapshot.from_bytes(data, max_size=len(data)).to_bytes() == data
 
 
-def _raw_header(head: bytes, rest: bytes = b"") -> bytes:
-    body = struct.pack("<8sII", MAGIC, 1, len(head)) + head + rest
-    return body + struct.pack("<I", zlib.crc32(body))
+# -- texts: checked by the core for length, flag and padding, by Python for UTF-8 --------------
+
+NAME, HOST_ERROR = 1, 3         # the indices of the optional texts
 
 
-@pytest.mark.parametrize("head", [
-    b"", b"{", b"null", b"[]", b"{}", b"0", b'"pages"', b"\xff\xfe", b"{\"pages\": }",
-    b"NaN", b"[" * 50 + b"]" * 50, b'{"pages": {"data": 1e400}}',
-])
-def test_malformed_header_json(head):
-    with pytest.raises(SnapshotError):
-        Snapshot.from_bytes(_raw_header(head))
+def _small_texts() -> tuple[Program, bytes, list[bytes], int]:
+    prog, data = small()
+    texts = texts_of(data)
+    assert texts[0] == b"rv64imac_zba_zbb_zbc_zbs" and texts[NAME] == b"upper.elf" and texts[3] == b""
+    return prog, data, texts, get_field(data, "flags")
+
+
+@pytest.mark.parametrize("which", [0, NAME, 2, HOST_ERROR])
+@pytest.mark.parametrize("text", [b"\xff", b"\xc3", b"abc\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+                                  b"\xc0\xaf", b"unit\xfe\xff"])
+def test_a_text_that_is_not_utf8_is_refused(which, text):
+    prog, data, texts, flags = _small_texts()
+    texts[which] = text
+    forged = with_texts(data, texts, flags=flags | lib.RV_SNAP_HAS_HOST_ERROR)
+    with pytest.raises(SnapshotError, match="not UTF-8"):
+        Snapshot.from_bytes(forged)
+
+
+@pytest.mark.parametrize("which,flag", [(NAME, lib.RV_SNAP_HAS_NAME),
+                                        (HOST_ERROR, lib.RV_SNAP_HAS_HOST_ERROR)])
+def test_an_optional_text_needs_its_flag(which, flag):
+    prog, data, texts, flags = _small_texts()
+    texts[which] = b"present"
+    with pytest.raises(SnapshotError, match="without their flag"):
+        Snapshot.from_bytes(with_texts(data, texts, flags=flags & ~flag))
+    # With its flag, the same bytes are a snapshot (a host error of a ready machine is kept).
+    assert attempt(with_texts(data, texts, flags=flags | flag), prog) == "restored"
+    # And a flag without a text is an empty text.
+    texts[which] = b""
+    snap = Snapshot.from_bytes(with_texts(data, texts, flags=flags | flag))
+    key = ("program", "name") if which == NAME else ("state", "host_error")
+    assert snap.header[key[0]][key[1]] == ""
+
+
+def test_texts_padding_must_be_zero():
+    prog, data, texts, flags = _small_texts()
+    npad = -sum(map(len, texts)) % 8
+    assert npad > 0
+    assert with_texts(data, texts) == data
+    for i in range(npad):
+        for value in (1, 0x80, 0xFF):
+            pad = bytearray(npad)
+            pad[i] = value
+            with pytest.raises(SnapshotError, match="malformed snapshot header"):
+                Snapshot.from_bytes(with_texts(data, texts, pad=bytes(pad)))
+    # Padding to a multiple of 8 only: more, or none, does not fit the record's lengths.
+    for pad in (bytes(npad + 8), bytes(npad - 1), b""):
+        with pytest.raises(SnapshotError):
+            Snapshot.from_bytes(with_texts(data, texts, pad=pad))
+
+
+@pytest.mark.parametrize("which", [0, NAME, 2, HOST_ERROR])
+def test_texts_over_the_limit_are_refused(which):
+    prog, data, texts, flags = _small_texts()
+    limit = lib.RV_SNAP_MAX_TEXT
+    texts[which] = b"x" * limit
+    forged = with_texts(data, texts, flags=flags | lib.RV_SNAP_HAS_HOST_ERROR)
+    assert attempt(forged, prog) in ("restore", "restored")   # the longest text there may be
+    texts[which] = b"x" * (limit + 1)
+    with pytest.raises(SnapshotError, match=f"texts longer than {limit}"):
+        Snapshot.from_bytes(with_texts(data, texts, flags=flags | lib.RV_SNAP_HAS_HOST_ERROR))
+
+
+def test_text_lengths_that_do_not_match_the_texts():
+    """Lengths moved between the texts, or not adding up to the bytes there: refused,
+    or (within the padding) other texts -- and a changed ISA is always refused."""
+    prog, data, texts, flags = _small_texts()
+    lengths = [len(t) for t in texts]
+    outcomes = {}
+    for i in range(4):
+        for j in range(4):
+            for delta in (1, 2, 8, 9):
+                if i == j or lengths[j] < delta:
+                    continue
+                moved = list(lengths)
+                moved[i] += delta
+                moved[j] -= delta
+                outcomes[(i, j, delta)] = classify(with_texts(data, texts, lengths=moved,
+                                                              flags=flags | lib.RV_SNAP_HAS_HOST_ERROR), prog)
+        for delta in (-1, 1, 8, 1 << 16, 1 << 40, U64):
+            changed = list(lengths)
+            changed[i] = (changed[i] + delta) & U64
+            outcomes[(i, delta)] = classify(with_texts(data, texts, lengths=changed,
+                                                       flags=flags | lib.RV_SNAP_HAS_HOST_ERROR), prog)
+    bad = {k: v for k, v in outcomes.items() if v not in ("decode", "restore", "restored")}
+    assert not bad, bad
+    # The ISA is checked on restore: whatever moves into it or out of it is refused.
+    isa_changed = [k for k in outcomes if k[0] == 0 or (len(k) == 3 and k[1] == 0)]
+    assert all(outcomes[k] in ("decode", "restore") for k in isa_changed), outcomes
 
 
 @pytest.mark.parametrize("crc_ok", [True, False])
-def test_deeply_nested_header_json(crc_ok):
-    data = bytearray(_raw_header(b"[" * 100_000 + b"]" * 100_000))
-    if not crc_ok:
-        data[-1] ^= 1
-    with pytest.raises(SnapshotError):
-        Snapshot.from_bytes(bytes(data))
+def test_a_record_claiming_huge_sections_is_refused_at_once(crc_ok):
+    """A short input whose record claims the largest sections there may be (4 GiB of
+    memory, every page listed, 64 KiB texts, a 4 GiB I/O block): refused before
+    anything is read or allocated for them."""
+    _, data = small()
+    d = bytearray(data)
+    npages = (1 << 32) // PAGE
+    for name, value in (("memory_size", 1 << 32), ("n_data", npages // 2), ("n_zero", npages // 2),
+                        ("n_blocks", npages // 2), ("io_block", 1 << 32), ("stdout_len", 1 << 32),
+                        ("stdout_part", (1 << 32) - get_field(data, "stdin_len")), ("stderr_part", 0),
+                        ("flags", get_field(data, "flags") | lib.RV_SNAP_HAS_HOST_ERROR)):
+        set_field(d, name, value)
+    for i in range(4):
+        set_field(d, "text_len", lib.RV_SNAP_MAX_TEXT, i)
+    if crc_ok:
+        d = bytearray(with_crc(d, layout(data).blocks))
+    with time_limit(1):
+        with pytest.raises(SnapshotError, match="truncated or malformed"):
+            Snapshot.from_bytes(bytes(d))
 
 
-# -- forged headers: valid JSON, correct checksums, wrong structure ------------------------
+# -- forged header dicts: edited through Snapshot.header, re-encoded with correct checksums ------
 
 def _set(path: str, value: Any) -> Callable[[dict], None]:
     """A mutator setting header[path] (dot-separated, integers index lists)."""
@@ -535,6 +726,40 @@ _forge("stdout_part 2**62", _set("io.stdout_part", 1 << 62))
 _forge("stdout 2**62", _apply(lambda h: h["io"].update(stdout_part=1 << 62, stdout_len=1 << 62)))
 _forge("stdin 2**31, io_block small", _set("io.stdin_len", (1 << 31) - 1000))
 
+# what the binary record cannot hold: refused by to_bytes
+for _k, _n in (("id", 32), ("parent", 32), ("program.digest", 64)):
+    for _what, _v in ((f"{_n - 1} digits", "0" * (_n - 1)), (f"{_n + 1} digits", "0" * (_n + 1)),
+                      ("not hex", "z" * _n), ("0x...", "0x" + "0" * (_n - 2)), ("empty", ""),
+                      ("bytes", b"0" * _n), ("int", int("1" * _n, 16))):
+        _forge(f"{_k} {_what}", _set(_k, _v))
+for _k in ("isa", "program.name", "config.cost_model", "state.host_error"):
+    _forge(f"{_k}=bytes", _set(_k, b"rv64"))
+    _forge(f"{_k}=int", _set(_k, 0))
+    _forge(f"{_k}=surrogate", _set(_k, "\udc80"))
+    _forge(f"{_k} too long", _set(_k, "x" * (lib.RV_SNAP_MAX_TEXT + 1)))
+for _k in ("isa", "config.cost_model"):
+    _forge(f"{_k}=null", _set(_k, None))
+_forge("exit_code=-2**31-1", _set("state.exit_code", -(1 << 31) - 1))
+_forge("x 2**64", _set("state.x.7", 1 << 64))
+_forge("costs 10", _apply(lambda h: h["config"]["costs"].append(1)))
+_forge("error 7", _apply(lambda h: h["state"]["error"].append(0)))
+_forge("brk 4", _apply(lambda h: h["state"]["brk"].append(0)))
+_forge("block entry 2**32", _set("pages.chunks.0.1", 1 << 32))
+_forge("block entry of 5", _apply(lambda h: h["pages"]["chunks"][0].append(0)))
+_forge("block entry tuple", _apply(lambda h: h["pages"]["chunks"].__setitem__(0, tuple(h["pages"]["chunks"][0]))))
+_forge("header=list", _apply(lambda h: h.clear()))
+# representable but wrong: refused by the core
+_forge("x0=1", _set("state.x.0", 1))
+_forge("memory_size not a page multiple", _add(("config.memory_size", 1)))
+_forge("memory 4 GiB + 1 page", _set("config.memory_size", (4 << 30) + PAGE))
+_forge("cost 10**6+1", _set("config.costs.3", 10 ** 6 + 1))
+_forge("error kind 99", _set("state.error.0", 99))
+_forge("brk_max past memory", _add(("state.brk.2", 1 << 32)))
+_forge("core_version +1", _add(("core_version", 1)))
+_forge("another program", _set("program.digest", "ab" * 32))
+_forge("another isa", _set("isa", "rv32i"))
+_forge("a parent", _set("parent", "0" * 32))
+
 
 @pytest.fixture(scope="module")
 def forged_base() -> tuple[Program, Snapshot]:
@@ -543,28 +768,41 @@ def forged_base() -> tuple[Program, Snapshot]:
 
 
 def _forged_bytes(snap: Snapshot, mutate: Callable[[dict], None]) -> bytes:
-    header = json.loads(json.dumps(snap.header))
+    header = copy.deepcopy(snap.header)
     mutate(header)
     return encode(header, snap)
 
 
-# At commit 8771d5e, 43 of these cases (and test_every_header_byte_forged) failed:
-# KeyError/TypeError/IndexError/OverflowError escaped from from_bytes, info() or
-# Machine.restore, or a malformed header was accepted (bools for integers, non-string
-# id or cost_model, brk outside [brk_min, brk_max] or past memory). They are kept as
-# regression tests for the header checks (_check_header) that now refuse them all.
+# At commit 8771d5e, 43 of these cases (and test_every_header_byte_forged, which
+# forged the JSON header of format 1 byte by byte) failed: KeyError/TypeError/
+# IndexError/OverflowError escaped from from_bytes, info() or Machine.restore, or a
+# malformed header was accepted (bools for integers, non-string id or cost_model, brk
+# outside [brk_min, brk_max] or past memory). They are kept as regression tests. In
+# format 1 the header checks (_check_header) refused them all at decoding; since
+# format 2 (a binary record) the dict is only an encoding aid: Snapshot.to_bytes
+# refuses what the record cannot hold (wrong types, negative or oversized numbers,
+# missing keys, bad ids: outcome "encode"), rv_snap_decode the values out of range
+# ("decode"), and Machine.restore what does not fit the program ("restore").
 def _params():
     for label, mutate in FORGED:
         yield pytest.param(label, mutate, id=label)
 
 
+def forged_outcome(snap: Snapshot, mutate: Callable[[dict], None], prog: Program) -> str:
+    """"encode" if to_bytes refuses the edited header, else attempt()'s outcome."""
+    try:
+        data = _forged_bytes(snap, mutate)
+    except SnapshotError:
+        return "encode"
+    assert data != snap.to_bytes()
+    return attempt(data, prog)
+
+
 @pytest.mark.parametrize("label,mutate", list(_params()))
 def test_forged_header_is_refused(forged_base, label, mutate):
     prog, snap = forged_base
-    data = _forged_bytes(snap, mutate)
-    assert data != snap.to_bytes()
-    outcome = attempt(data, prog)
-    assert outcome in ("decode", "restore"), f"forged header {label!r} was {outcome}"
+    outcome = forged_outcome(snap, mutate, prog)
+    assert outcome in ("encode", "decode", "restore"), f"forged header {label!r} was {outcome}"
 
 
 # -- forged page index tables ----------------------------------------------------------------
@@ -615,7 +853,7 @@ def test_forged_page_tables_are_refused(forged_base, what):
         data[0] = rodata_page
         data.sort()
     assert len(set(data)) == len(data) or "duplicate" in what
-    forged = encode(json.loads(json.dumps(snap.header)), snap, data_pages=_pack(data), zero_pages=_pack(zero))
+    forged = encode(copy.deepcopy(snap.header), snap, data_pages=_pack(data), zero_pages=_pack(zero))
     assert attempt(forged, prog) in ("decode", "restore")
 
 
@@ -625,7 +863,7 @@ def test_forged_sections_with_matching_lengths_are_refused(forged_base, what):
     """Sections replaced by other bytes, with the header's lengths and crcs made to
     match: the lz4 decoding and the decompressed sizes must catch them."""
     prog, snap = forged_base
-    header = json.loads(json.dumps(snap.header))
+    header = copy.deepcopy(snap.header)
     io_block, chunks = None, None
     if what == "io garbage":
         io_block = random.Random(3).randbytes(len(snap.io_block))
@@ -653,34 +891,95 @@ def test_forged_sections_with_matching_lengths_are_refused(forged_base, what):
     assert attempt(forged, prog) in ("decode", "restore")
 
 
-# -- systematic forging: every header byte, checksums recomputed ------------------------------
+# -- systematic forging: every word of the record, text byte and table entry ---------------------
 
-_ALPHABET = b'09-"x[{,.e'
+#: Values each word of the record is set to, besides its own value plus and minus one.
+WORD_VALUES = [0, 1, 2, 0xFFF, 0x1000, 0x7FFFFFFF, 1 << 31, 0xFFFFFFFF, 1 << 32, 1 << 40,
+               (1 << 63) - 1, 1 << 63, U64]
+
+#: Record fields whose every change is refused: they give the sections' lengths, name
+#: the program, the core version or the parent, or must be zero (x0).
+ALWAYS_REFUSED = {"core_version", "parent", "digest", "stdout_len", "stderr_len", "stdout_part",
+                  "stderr_part", "stdin_len", "io_block", "n_data", "n_zero", "n_blocks", "x[0]"}
 
 
-def test_every_header_byte_forged():
-    """Each byte of the JSON header replaced (one substitution per position,
-    cycling through digits, quotes, brackets, ...), the trailing crc
-    recomputed: every variant must be refused or restore into a machine that
-    runs -- never raise anything else."""
+def test_every_record_word_forged():
+    """Each 8-byte word of the record set to 0, 1, 2**63, 2**64-1, ... and to its
+    value +-1, the trailing crc recomputed: every variant must be refused or
+    restore into a machine that runs -- never raise anything else."""
     prog, data = small()
-    (hlen,) = struct.unpack_from("<I", data, 12)
-    body_end = next(end for name, _, end in regions(data) if name == "io_block")  # crc'd part
+    body_end = layout(data).blocks                      # what the trailing crc covers
+    problems, counts, restored = [], {}, set()
+    for label, off in record_words():
+        old = struct.unpack_from("<Q", data, PREFIX + off)[0]
+        for value in sorted((set(WORD_VALUES) | {(old + 1) & U64, (old - 1) & U64}) - {old}):
+            forged = bytearray(data)
+            struct.pack_into("<Q", forged, PREFIX + off, value)
+            outcome = classify(with_crc(forged, body_end), prog)
+            counts[outcome.split(":")[0]] = counts.get(outcome.split(":")[0], 0) + 1
+            if outcome == "restored":
+                restored.add(label)
+            elif outcome not in ("decode", "restore"):
+                problems.append(f"{label}={value:#x}: {outcome}")
+    assert counts.get("restore", 0) > 50 and counts.get("restored", 0) > 50, counts  # crc right
+    assert not problems, f"{len(problems)} forged records raised other errors ({counts}), e.g.: " + \
+        "; ".join(problems[:8])
+    assert not {w for w in restored if w.split("[")[0] in ALWAYS_REFUSED or w in ALWAYS_REFUSED}, \
+        sorted(restored)
+
+
+def test_every_text_byte_forged():
+    """Each byte of the texts and their padding replaced, crc recomputed. A changed
+    ISA or padding is always refused; a changed name or cost model may restore."""
+    prog, data = small()
+    lay = layout(data)
+    isa_end = lay.texts + get_field(data, "text_len", 0)
+    texts_end = isa_end + sum(get_field(data, "text_len", i) for i in range(1, 4))
     problems = []
-    counts: dict[str, int] = {}
-    for pos in range(16, 16 + hlen):
-        for sub in (_ALPHABET[pos % len(_ALPHABET)], _ALPHABET[(pos * 7 + 3) % len(_ALPHABET)]):
+    for pos in range(lay.texts, lay.table):
+        for sub in (0, 0x20, ord("x"), 0x7F, 0x80, 0xC3, 0xFF):
             if data[pos] == sub:
                 continue
             forged = bytearray(data)
             forged[pos] = sub
-            outcome = classify(with_crc(forged, body_end), prog)
-            counts[outcome.split(":")[0]] = counts.get(outcome.split(":")[0], 0) + 1
-            if outcome not in ("decode", "restore", "restored"):
-                problems.append(f"byte {pos} {chr(data[pos])!r}->{chr(sub)!r}: {outcome}")
-    assert counts.get("restore", 0) > 50                  # the crc was recomputed right
-    assert not problems, f"{len(problems)} forged headers raised other errors ({counts}), e.g.: " + \
-        "; ".join(problems[:8])
+            outcome = classify(with_crc(forged, lay.blocks), prog)
+            expected = ("decode", "restore") if pos < isa_end else ("decode",) if pos >= texts_end \
+                else ("decode", "restore", "restored")
+            if outcome not in expected:
+                problems.append(f"byte {pos - lay.texts} {data[pos]:#x}->{sub:#x}: {outcome}")
+    assert not problems, f"{len(problems)} forged texts not refused, e.g.: " + "; ".join(problems[:8])
+
+
+def test_every_block_table_entry_forged():
+    """Each u32 of the page block table set to other values, crc recomputed: the
+    table no longer describes the blocks, so every variant is refused."""
+    prog, data = rich()
+    lay = layout(data)
+    problems, stages = [], set()
+    for pos in range(lay.table, lay.data_pages, 4):
+        (old,) = struct.unpack_from("<I", data, pos)
+        for value in sorted({0, 1, 2, 63, 64, 65, 4096, 64 * 4096, 0x7FFFFFFF, 0xFFFFFFFF,
+                             (old + 1) & 0xFFFFFFFF, (old - 1) & 0xFFFFFFFF, old ^ 0x80000000} - {old}):
+            forged = bytearray(data)
+            struct.pack_into("<I", forged, pos, value)
+            outcome = classify(with_crc(forged, lay.blocks), prog)
+            stages.add(outcome)
+            if outcome not in ("decode", "restore"):
+                problems.append(f"entry {(pos - lay.table) // 4}={value:#x}: {outcome}")
+    assert not problems, f"{len(problems)} forged tables not refused, e.g.: " + "; ".join(problems[:8])
+    assert stages == {"decode", "restore"}              # a block's crc is checked when it is restored
+
+
+# bytes.fromhex skips whitespace: before ids were checked to be hex digits only,
+# such an id gave fewer than 16 bytes, and encoding read past them.
+@pytest.mark.parametrize("key,size", [("id", 32), ("parent", 32), ("program.digest", 64)])
+def test_ids_with_whitespace_are_refused_at_encode(forged_base, key, size):
+    _, snap = forged_base
+    for value in (" " * size, "00" * (size // 2 - 1) + "  ", "0 " * (size // 2)):
+        header = copy.deepcopy(snap.header)
+        _set(key, value)(header)
+        with pytest.raises(SnapshotError):
+            encode(header, snap)
 
 
 # -- random mutations ---------------------------------------------------------------------
@@ -750,8 +1049,19 @@ def test_arbitrary_bytes_are_refused(data):
         Snapshot.from_bytes(data)
 
 
-@given(st.binary(max_size=2048), st.integers(0, 5000))
+@given(st.binary(max_size=2048), st.just(RECORD) | st.integers(0, 5000))
 @settings(max_examples=200, deadline=None)
-def test_arbitrary_bytes_after_a_valid_prefix_are_refused(rest, hlen):
+def test_arbitrary_bytes_after_a_valid_prefix_are_refused(rest, record_size):
     with pytest.raises(SnapshotError):
-        Snapshot.from_bytes(MAGIC + struct.pack("<II", 1, hlen) + rest)
+        Snapshot.from_bytes(_prefix(FORMAT, record_size) + rest)
+
+
+@given(st.lists(st.integers(0, U64) | st.sampled_from(WORD_VALUES), min_size=RECORD // 8,
+                max_size=RECORD // 8), st.binary(max_size=256))
+@settings(max_examples=100, deadline=None)
+def test_an_arbitrary_record_with_its_crc_is_refused(words, rest):
+    """Any record at all, followed by anything, with a correct trailing crc: refused
+    (at the latest on restore: no record names the program's digest by chance)."""
+    prog, _ = small()
+    body = _prefix() + struct.pack(f"<{len(words)}Q", *words) + rest
+    assert attempt(body + struct.pack("<I", zlib.crc32(body)), prog, seconds=5) in ("decode", "restore")
