@@ -587,6 +587,21 @@ def test_one_dirty_page_gives_one_page():
     assert r.read_memory(addr, 1) == b"\x01"
 
 
+@pytest.mark.parametrize("offset", [0, 7, 8, 15, 16, 127, 128, 511, 512, 2048, 4088, 4095])
+def test_a_page_with_one_nonzero_byte_anywhere_holds_data(offset):
+    """The core ORs a page in 16-byte vectors, 128 bytes a step, 512 bytes a
+    stride: a single set bit in any lane, step or stride must count."""
+    m = _mid()
+    m.snapshot()
+    base = 0x200000
+    for bit in (0x01, 0x80):
+        m.write_memory(base, bytes(PAGE))
+        m.write_memory(base + offset, bytes([bit]))
+        one = m.snapshot(incremental=True)
+        assert list(memoryview(one.data_pages).cast("I")) == [base // PAGE], (offset, bit)
+        assert one.info()["zero_pages"] == 0
+
+
 def test_full_chain_and_compacted_restores_are_identical():
     m = CASES["memsort_64k"].machine("ckb")
     chain = []
