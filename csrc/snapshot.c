@@ -1,17 +1,18 @@
 /*
  * snapshot.c: bulk page access for snapshots.
  *
- * Python decides what a snapshot holds and how it is encoded; the per-byte
- * work (finding changed pages, spotting zero pages, copying page contents
- * in and out of guest memory) happens here, a page at a time.
+ * Python decides what a snapshot holds, and snapformat.c checks its
+ * encoding; the per-byte work (finding changed pages, spotting zero pages,
+ * copying page contents in and out of guest memory) happens here, a page at
+ * a time.
  */
 #include <string.h>
 
 #include "internal.h"
 
-/* 16-byte vectors (SSE2 or NEON, always there): eight independent ORs per
- * 128-byte step keep several loads in flight, where one scalar OR chain
- * managed a word per cycle, half what the caches deliver. */
+/* 16-byte vectors (SSE2 or NEON, always there) in four independent OR
+ * chains keep several loads in flight, where one scalar chain managed a
+ * word per cycle, a third of what the caches deliver. */
 typedef uint64_t rv_vec __attribute__((vector_size(16), may_alias));
 
 int rv_page_is_zero(const uint8_t *p)
