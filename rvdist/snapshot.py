@@ -77,9 +77,9 @@ def _span(name: str, size: int) -> slice:
     return slice(at, at + size)
 
 
-# Where the ids and the costs lie in an encoded record.
+# Where some fields lie in an encoded record.
 _ID, _PARENT, _DIGEST = _span("id", 16), _span("parent", 16), _span("digest", 32)
-_COSTS = _span("costs", 8 * lib.RV_NCLASSES)
+_COSTS, _FLAGS = _span("costs", 8 * lib.RV_NCLASSES), _span("flags", 8)
 
 
 @dataclass
@@ -122,12 +122,16 @@ class Snapshot:
     @property
     def id(self) -> str:
         """Unique id of this snapshot; an incremental child names it as ``parent``."""
-        return self._view()["id"]
+        head = self.__dict__.get("_head")
+        return head[_ID].hex() if head is not None else self.__dict__["header"]["id"]
 
     @property
     def parent(self) -> Optional[str]:
         """The id of the snapshot this one is relative to, or None for a full snapshot."""
-        return self._view()["parent"]
+        head = self.__dict__.get("_head")
+        if head is None:
+            return self.__dict__["header"]["parent"]
+        return head[_PARENT].hex() if int.from_bytes(head[_FLAGS], "little") & _HAS_PARENT else None
 
     @property
     def incremental(self) -> bool:
@@ -311,7 +315,6 @@ class Snapshot:
         ffi.memmove(rec, last.head, _RECORD)
         rec.flags &= ~_HAS_PARENT
         ffi.memmove(rec.parent, bytes(16), 16)
-        rec.stdout_len, rec.stderr_len = len(stdout), len(stderr)
         data = sorted(p for p, v in pages.items() if v is not None)
         zero = sorted(p for p, v in pages.items() if v is None)
         return _encode(rec, last.texts, struct.pack(f"<{len(data)}I", *data),
