@@ -162,6 +162,21 @@ int rv_page_is_zero(const uint8_t *p);
 uint32_t rv_crc32_scatter(uint32_t crc, const uint8_t *src, uint8_t *mem, const uint32_t *pages,
                           uint64_t n);
 
+/* snapformat.c: one u32 of the encoded format, read at any alignment. */
+static inline uint32_t rv_rd32(const uint8_t *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+/* snapformat.c: whether an encoded page block table of n_blocks entries is
+ * sound (each block 1..64 pages, not empty, raw blocks exactly their pages'
+ * size) and adds up to n_data pages; then *bytes is what the blocks take and
+ * *n_raw how many are raw. */
+int rv_snap_blocks_sound(const uint8_t *table, uint64_t n_blocks, uint64_t n_data, uint64_t *bytes,
+                         uint64_t *n_raw);
+
 /* syscall.c: handle the ecall at pc. Returns RV_READY to continue at pc + 4,
  * or RV_EXITED / RV_ERROR / RV_HOST_CALL with the machine updated. */
 int rv_syscall(rv_machine *m, uint64_t pc);

@@ -16,13 +16,6 @@
 
 static const uint8_t MAGIC[8] = {'R', 'V', 'D', 'S', 'N', 'A', 'P', 0};
 
-static uint32_t rd32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 static int all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -91,14 +84,13 @@ static size_t check_record(const rv_snap_record *r)
     return 0;
 }
 
-/* Whether the block table is sound and adds up to n_data pages: then
- * *bytes is what the blocks take. */
-static int blocks_sound(const uint8_t *table, const rv_snap_record *r, uint64_t *bytes, uint64_t *n_raw)
+int rv_snap_blocks_sound(const uint8_t *table, uint64_t n_blocks, uint64_t n_data, uint64_t *bytes,
+                         uint64_t *n_raw)
 {
     uint64_t pages = 0, sum = 0, raws = 0;
-    for (uint64_t i = 0; i < r->n_blocks; i++) {
+    for (uint64_t i = 0; i < n_blocks; i++) {
         const uint8_t *e = table + i * RV_SNAP_BLOCK_ENTRY;
-        uint32_t count = rd32(e), size = rd32(e + 4), raw = rd32(e + 12);
+        uint32_t count = rv_rd32(e), size = rv_rd32(e + 4), raw = rv_rd32(e + 12);
         if (count < 1 || count > RV_SNAP_MAX_BLOCK_PAGES || raw > 1 || size == 0 ||
             (raw && size != (uint64_t)count * RV_PAGE_SIZE))
             return 0;
@@ -108,13 +100,13 @@ static int blocks_sound(const uint8_t *table, const rv_snap_record *r, uint64_t 
     }
     *bytes = sum;
     *n_raw = raws;
-    return pages == r->n_data;
+    return pages == n_data;
 }
 
 static int ascending_below(const uint8_t *p, uint64_t n, uint64_t limit)
 {
     for (uint64_t i = 0; i < n; i++)
-        if (rd32(p + 4 * i) >= limit || (i && rd32(p + 4 * i) <= rd32(p + 4 * i - 4)))
+        if (rv_rd32(p + 4 * i) >= limit || (i && rv_rd32(p + 4 * i) <= rv_rd32(p + 4 * i - 4)))
             return 0;
     return 1;
 }
@@ -126,7 +118,7 @@ static int lists_sound(const uint8_t *data, uint64_t nd, const uint8_t *zero, ui
     if (!ascending_below(data, nd, npages) || !ascending_below(zero, nz, npages))
         return 0;
     for (uint64_t i = 0, j = 0; i < nd && j < nz;) {
-        uint32_t d = rd32(data + 4 * i), z = rd32(zero + 4 * j);
+        uint32_t d = rv_rd32(data + 4 * i), z = rv_rd32(zero + 4 * j);
         if (d == z)
             return 0;
         if (d < z)
@@ -144,10 +136,10 @@ int rv_snap_decode(const uint8_t *buf, uint64_t len, rv_snap_layout *out)
         return RV_SNAP_SHORT;
     if (memcmp(buf, MAGIC, sizeof MAGIC))
         return RV_SNAP_MAGIC;
-    out->version = rd32(buf + 8);
+    out->version = rv_rd32(buf + 8);
     if (out->version != RV_SNAP_FORMAT)
         return RV_SNAP_VERSION;
-    if (rd32(buf + 12) != sizeof(rv_snap_record))
+    if (rv_rd32(buf + 12) != sizeof(rv_snap_record))
         return RV_SNAP_RECORD;
     if (len < RV_SNAP_PREFIX + sizeof(rv_snap_record) + 4)
         return RV_SNAP_SHORT;
@@ -183,11 +175,11 @@ int rv_snap_decode(const uint8_t *buf, uint64_t len, rv_snap_layout *out)
         return RV_SNAP_FIELD;
     }
     uint64_t bytes;
-    if (!blocks_sound(buf + out->table, r, &bytes, &out->n_raw))
+    if (!rv_snap_blocks_sound(buf + out->table, r->n_blocks, r->n_data, &bytes, &out->n_raw))
         return RV_SNAP_BLOCKS;
     if (bytes != out->crc - out->blocks)
         return RV_SNAP_LENGTH;
-    if (rv_crc32(0, buf, out->blocks) != rd32(buf + out->crc))
+    if (rv_crc32(0, buf, out->blocks) != rv_rd32(buf + out->crc))
         return RV_SNAP_CHECKSUM;
     if (!lists_sound(buf + out->data_pages, r->n_data, buf + out->zero_pages, r->n_zero,
                      PAGES_IN(r->memory_size)))

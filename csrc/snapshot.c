@@ -126,32 +126,17 @@ int rv_scatter_pages(rv_machine *m, const uint32_t *pages, uint64_t n, const uin
 
 static uint32_t entry(const uint8_t *table, uint64_t block, int field)
 {
-    uint32_t v;
-    memcpy(&v, table + block * RV_SNAP_BLOCK_ENTRY + 4 * field, 4);
-    return v;
-}
-
-/* rv_snap_decode checked the table already; this cheap second look keeps
- * every read inside blocks_len whoever the caller is. */
-static int table_fits(const uint8_t *table, uint64_t n_blocks, uint64_t n_data, uint64_t blocks_len)
-{
-    uint64_t pages = 0, bytes = 0;
-    for (uint64_t i = 0; i < n_blocks; i++) {
-        uint32_t count = entry(table, i, 0), size = entry(table, i, 1), raw = entry(table, i, 3);
-        if (count == 0 || count > n_data - pages || size > blocks_len - bytes ||
-            (raw && size != (uint64_t)count * RV_PAGE_SIZE))
-            return 0;
-        pages += count;
-        bytes += size;
-    }
-    return pages == n_data && bytes == blocks_len;
+    return rv_rd32(table + block * RV_SNAP_BLOCK_ENTRY + 4 * field);
 }
 
 int rv_scatter_raw_blocks(rv_machine *m, const uint32_t *data_pages, uint64_t n_data,
                           const uint8_t *blocks, uint64_t blocks_len, const uint8_t *table,
                           uint64_t n_blocks, uint64_t *bad)
 {
-    if (!table_fits(table, n_blocks, n_data, blocks_len)) {
+    /* rv_snap_decode checked the table already; a second look keeps every
+     * read inside blocks_len whoever the caller is. */
+    uint64_t bytes, n_raw;
+    if (!rv_snap_blocks_sound(table, n_blocks, n_data, &bytes, &n_raw) || bytes != blocks_len) {
         *bad = n_blocks;
         return -1;
     }
