@@ -109,7 +109,7 @@ def drain_times(cluster: Cluster, rounds: int) -> list[float]:
                     for _ in range(slots + 1)]
             # wait until every job has written its array (about 14 instructions a word)
             fill = 48 * (1 << 20) // 8 * 14
-            while not all(j._cycles > fill for j in jobs):
+            while not all(j.progress()["cycles"] > fill for j in jobs):
                 if any(j.done() for j in jobs):
                     raise SystemExit("a memsort job ended before the drain")
                 time.sleep(0.01)

@@ -118,7 +118,7 @@ def run_on_ray(rng: random.Random, json_output: bool) -> dict:
                 print(f"{'ok  ' if (r.exit_code, r.stdout, r.cycles) == refs[job.program] else 'FAIL'} "
                       f"ray {r.name:<14} {r.slices:>4} slices  {r.migrations} migrations  "
                       f"nodes {len(r.nodes)}", flush=True)
-        slots = len(ex._slots)
+        slots = ex.slots()
     if migrations == 0:
         problems.append("no job migrated between hosts")
     return {"ok": not problems, "problems": problems, "jobs": len(handles), "slots": slots,
@@ -147,7 +147,7 @@ def main(json_output: bool = False, seed: int = 2026, ray: bool = True) -> int:
         print(f"{len(reports) - len(failed)}/{len(reports)} programs correct in process; "
               "sliced runs were bit-identical to uninterrupted ones")
         if on_ray is not None:
-            print(f"ray: {on_ray['jobs']} jobs on {on_ray['slots']} resident hosts, "
+            print(f"ray: {on_ray['jobs']} jobs on {on_ray['slots']} slots, "
                   f"{on_ray['slices']} slices, {on_ray['migrations']} live migrations, "
                   f"{on_ray['seconds']:.1f} s: "
                   + ("every result matched" if on_ray["ok"] else "; ".join(on_ray["problems"])))

@@ -68,14 +68,14 @@ def test_a_job_migrated_several_times_gives_the_same_result(executor):
     deadline = time.monotonic() + 60
     moved = 0
     while moved < 3 and not job.done() and time.monotonic() < deadline:
-        history = list(job._history)
+        history = job.events()
         here = history[-1]["node"] if history else None
         if here is None:
             time.sleep(0.005)
             continue
         executor.migrate(job, next(n for n in nodes if n != here))
         # wait until this move is recorded before asking for the next one
-        while len([e for e in job._history if e["event"] == "migrate"]) <= moved and not job.done():
+        while len([e for e in job.events() if e["event"] == "migrate"]) <= moved and not job.done():
             time.sleep(0.002)
         moved += 1
     r = job.result(timeout=180)

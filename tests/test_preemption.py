@@ -60,14 +60,14 @@ def wait_for(cond, timeout: float, what: str) -> None:
 
 def on_node(job, node_id: str) -> bool:
     return any(ev.get("node") == node_id and ev["event"] in ("start", "slice", "restore")
-               for ev in list(job._history))
+               for ev in job.events())
 
 
 def test_a_node_that_joins_takes_work(cluster):
     # 8 jobs of about 0.3 s each on 3 slots: the node joins while most still wait
     with Executor(slice_cycles=2_000_000) as ex:
         jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["20000000"]) for _ in range(8)]
-        wait_for(lambda: all(j._slices for j in jobs[:3]), 60, "the first jobs to start")
+        wait_for(lambda: all(j.progress()["slices"] for j in jobs[:3]), 60, "the first jobs to start")
         node = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
         try:
             wait_for(lambda: node.node_id in ex.nodes(), 30, "hosts on the new node")
@@ -133,7 +133,7 @@ def test_a_node_killed_without_warning_loses_at_most_a_checkpoint_interval(clust
     slice_cycles, checkpoint = 2_000_000, 20_000_000
     with Executor(slice_cycles=slice_cycles, checkpoint_cycles=checkpoint) as ex:
         jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["25000000"]) for _ in range(6)]
-        wait_for(lambda: any(j.node == extra_node.node_id and j._checkpoint for j in jobs), 60,
+        wait_for(lambda: any(j.node == extra_node.node_id and j.progress()["checkpoint_cycles"] is not None for j in jobs), 60,
                  "a checkpointed job on the extra node")
         cluster.remove_node(extra_node, allow_graceful=False)
         results = [j.result(timeout=180) for j in jobs]
@@ -153,7 +153,7 @@ def test_higher_priority_work_preempts_the_lowest(cluster):
         slots = len(ex.nodes())
         low = [ex.submit(GUESTS / "c/intloop.elf", args=["2000000"], priority=0, name=f"low{i}")
                for i in range(slots)]
-        wait_for(lambda: all(j._slices >= 2 for j in low), 60, "the low-priority jobs to run")
+        wait_for(lambda: all(j.progress()["slices"] >= 2 for j in low), 60, "the low-priority jobs to run")
         high = ex.submit(GUESTS / "c/primes.elf", args=["20000"], priority=5, name="high")
         hr = high.result(timeout=120)
         still_running = [j for j in low if not j.done()]

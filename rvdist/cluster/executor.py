@@ -1,0 +1,366 @@
+"""The public face of the cluster: :class:`Executor`.
+
+It starts (or joins) Ray, the checkpoint store and one agent per node,
+and runs the control loop on a thread of its own; its methods only record
+what is asked, under the control plane's lock. See :mod:`rvdist.cluster`
+for how the parts fit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from rvdist.cluster.control import Controller
+from rvdist.cluster.jobs import Job, JobResult, JobSpec
+from rvdist.cluster.policy import Placement
+from rvdist.cluster.store import DirStore, Keeper, KeeperStore
+from rvdist.cluster.transport import RayTransport
+from rvdist.errors import ConfigError, RvError, SnapshotError
+from rvdist.machine import DEFAULT_MEMORY_SIZE
+from rvdist.program import Program
+from rvdist.snapshot import Snapshot
+from rvdist.units import parse_size
+
+__all__ = ["Executor", "DEFAULT_CHECKPOINT_CYCLES"]
+
+log = logging.getLogger(__name__)
+
+#: Default cycles between two checkpoints of a job (about a second of guest time).
+DEFAULT_CHECKPOINT_CYCLES = 1_000_000_000
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# How long one control step waits for news: the bound on how late a
+# submission, a cancellation or a migration request is acted on.
+CONTROL_INTERVAL = 0.05
+
+
+class Executor:
+    """Runs jobs on resident VMs across a Ray cluster in slices of ``slice_cycles``.
+
+    With ``address=None`` and no Ray running in this process, it starts a
+    private local Ray sized to the machine (or, inside a Ray job, joins the
+    cluster ``RAY_ADDRESS`` names); ``address="auto"`` joins the cluster
+    running on this machine, and an explicit address joins that one. One
+    node agent is started on every node, with one slot per CPU (or
+    ``slots_per_node``); nodes that join later get theirs within
+    ``watch_interval`` seconds. Each node runs its jobs slice by slice by
+    itself; the driver only places them, and agents report every
+    ``report_interval`` seconds (at once when a job starts or ends).
+
+    Every ``checkpoint_cycles`` cycles, an agent stores an incremental
+    checkpoint of each of its jobs, without passing it through the driver:
+    in ``checkpoint_dir`` (a path every node can reach, or an fsspec URL)
+    if given, else with a keeper actor on the driver's node. A job whose
+    node dies resumes from there. With ``checkpoint_dir``, a job submitted
+    with the ``job_id`` of an earlier run picks up that run's result or last
+    checkpoint (see :meth:`submit`). Use it as a context manager, or call
+    :meth:`shutdown`.
+    """
+
+    def __init__(self, address: Optional[str] = None, slice_cycles: int = 10_000_000,
+                 slots_per_node: Optional[int] = None, ray_init: Optional[dict[str, Any]] = None,
+                 checkpoint_cycles: Optional[int] = DEFAULT_CHECKPOINT_CYCLES,
+                 checkpoint_dir: Union[str, os.PathLike, None] = None,
+                 watch_interval: float = 0.2, report_interval: float = 0.15) -> None:
+        if not isinstance(slice_cycles, int) or slice_cycles <= 0:
+            raise ConfigError(f"slice_cycles must be a positive integer, got {slice_cycles!r}")
+        if checkpoint_cycles is not None and (not isinstance(checkpoint_cycles, int)
+                                              or checkpoint_cycles <= 0):
+            raise ConfigError(f"checkpoint_cycles must be a positive integer or None, "
+                              f"got {checkpoint_cycles!r}")
+        self.slice_cycles = slice_cycles
+        self.checkpoint_cycles = checkpoint_cycles
+        self.checkpoint_dir = checkpoint_dir
+        self._dir_store = DirStore(checkpoint_dir) if checkpoint_dir is not None else None
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            kwargs = {"include_dashboard": False, "log_to_driver": False,
+                      "logging_level": logging.ERROR, **(ray_init or {})}
+            if address is None:
+                # Inside a Ray job (ray job submit) RAY_ADDRESS names the cluster;
+                # otherwise start a private local Ray sized to this machine.
+                address = os.environ.get("RAY_ADDRESS") or "local"
+            if address == "local":
+                kwargs.setdefault("num_cpus", os.cpu_count() or 1)
+            ray.init(address=address, **kwargs)
+        self._keeper = None
+        if self._dir_store is not None:
+            store: Any = self._dir_store
+        else:
+            here = ray.get_runtime_context().get_node_id()
+            self._keeper = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=8)(Keeper).options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+            store = KeeperStore(self._keeper)
+        self._store = store
+        self._lock = threading.Condition()
+        self._transport = RayTransport(store, slice_cycles, slots_per_node,
+                                       report_interval=report_interval,
+                                       watch_interval=watch_interval)
+        self._control = Controller(self._transport, Placement(checkpoint_cycles), self._lock,
+                                   on_end=self._ended, cleanup=store.delete)
+        self._closed = False
+        self._seq = 0
+        self._programs: dict[str, Any] = {}
+        if not self._transport.start():
+            self._transport.close()
+            if self._owns_ray:
+                ray.shutdown()
+            raise RvError("no rvdist agent could be started: the cluster has no live node "
+                          "with a free CPU")
+        self._control.step(0)       # the joins
+        self._thread = threading.Thread(target=self._loop, name="rvdist-control", daemon=True)
+        self._thread.start()
+
+    # -- public API ---------------------------------------------------------
+
+    def submit(self, program: Union[Program, str, os.PathLike, bytes], args: Sequence[str] = (),
+               stdin: bytes = b"", max_cycles: Optional[int] = None,
+               memory_size: Union[int, str] = DEFAULT_MEMORY_SIZE, cost_model: Any = "unit",
+               priority: int = 0, name: Optional[str] = None,
+               job_id: Optional[str] = None, output_limit: Optional[int] = None) -> Job:
+        """Queue a job; returns at once. Bad programs raise ProgramError here.
+
+        Higher ``priority`` runs first: a job of higher priority starts on
+        its node at the next slice boundary, within one slice plus one
+        control interval, and the jobs it displaces resume when no
+        higher-priority job wants their slots. ``output_limit`` caps
+        captured stdout and stderr, each. ``job_id`` (letters, digits,
+        ``._-``) names the job's files in ``checkpoint_dir``: if that
+        directory holds a result for it, the job is done at once with that
+        result; if it holds a checkpoint, the job continues from there.
+        """
+        if not isinstance(program, Program):
+            program = Program(program) if isinstance(program, bytes) else Program.from_file(program)
+        if job_id is not None and not _JOB_ID.match(job_id):
+            raise ConfigError(f"job_id must be 1 to 128 letters, digits, '.', '_' or '-', "
+                              f"got {job_id!r}")
+        saved = self._saved(job_id, program) if job_id is not None else (None, None)
+        config = {"args": list(args), "stdin": bytes(stdin), "memory_size": memory_size,
+                  "cost_model": cost_model, "max_cycles": max_cycles}
+        if output_limit is not None:
+            config["output_limit"] = output_limit
+        try:
+            memory = parse_size(memory_size)
+        except (ValueError, TypeError):
+            memory = 0      # the agent reports the bad size as the job's error
+        with self._lock:
+            if self._closed:
+                raise RvError("the executor is shut down")
+            job_id = job_id or uuid.uuid4().hex[:12]
+            if job_id in self._control.jobs:
+                raise ConfigError(f"a job with id {job_id!r} was already submitted")
+            if program.digest not in self._programs:
+                self._programs[program.digest] = ray.put((program.data, program.name))
+            self._seq += 1
+            spec = JobSpec(job_id, name or f"{program.name}#{self._seq}", program.digest,
+                           [self._programs[program.digest]], config, priority, memory)
+            job = Job(spec, self._lock, on_cancel=self._cancel)
+            result, cycles = saved
+            if result is not None:
+                job.history = list(result.history)
+                job.cycles, job.slices, job.lost_cycles = result.cycles, result.slices, \
+                    result.lost_cycles
+                job.end(result.status, result=result)
+            elif cycles is not None:
+                job.cycles = job.checkpoint_cycles = cycles
+                job.has_checkpoint = job.started = True
+                job.event("resume", None, cycles=cycles)
+            self._control.submit(job)
+            self._lock.notify_all()
+        return job
+
+    def map(self, program: Union[Program, str, os.PathLike], argss: Iterable[Sequence[str]],
+            **kwargs: Any) -> list[JobResult]:
+        """Run ``program`` once per argument list and return the results in order."""
+        jobs = [self.submit(program, args=a, **kwargs) for a in argss]
+        return [j.result() for j in jobs]
+
+    def as_completed(self, jobs: Iterable[Job], timeout: Optional[float] = None) -> Iterator[Job]:
+        """Yield jobs as they end (TimeoutError if ``timeout`` seconds pass first)."""
+        left = list(jobs)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while left:
+                done = [j for j in left if j.done()]
+                for j in done:
+                    left.remove(j)
+                    self._lock.release()
+                    try:
+                        yield j
+                    finally:
+                        self._lock.acquire()
+                if not left:
+                    break
+                wait = None if deadline is None else deadline - time.monotonic()
+                if wait is not None and wait <= 0:
+                    raise TimeoutError(f"{len(left)} jobs still running after {timeout} s")
+                self._lock.wait(min(wait, 1.0) if wait is not None else 1.0)
+
+    def migrate(self, job: Job, node_id: Optional[str] = None) -> None:
+        """Move a live job at its next slice boundary to ``node_id`` (Ray's
+        hex node id), or with ``node_id=None`` to any other node. The job
+        goes through the checkpoint store: its node writes an increment,
+        the new node restores the chain."""
+        with self._lock:
+            live = self._control.placement.live_nodes()
+            if node_id is not None and node_id not in live:
+                raise ConfigError(f"no live rvdist agent on node {node_id}")
+            if len(live) < 2:
+                raise ConfigError("there is no other node to move the job to")
+            if not job.done():
+                self._control.migrate(job, node_id)
+
+    def preempt_node(self, node_id: str, deadline_s: float = 30.0, wait: bool = True) -> float:
+        """Empty a node before it goes away, as for a spot node's notice.
+
+        The node gets no new work; every job on it is checkpointed into the
+        store at its next slice boundary and continues on another node.
+        Once the node holds no job its agent stops, so that the node can
+        go. With ``wait``, returns the seconds it took until the node held
+        no job, or raises TimeoutError if it still does after ``deadline_s``
+        (its jobs then fall back to their checkpoints if the node really
+        dies). Ray's own drain notices are handled the same way
+        automatically. :meth:`return_node` puts the node back into service.
+        """
+        t0 = time.monotonic()
+        with self._lock:
+            if node_id not in self._control.placement.nodes:
+                raise ConfigError(f"no rvdist agent on node {node_id}")
+            self._control.drain(node_id, time.time() + deadline_s)
+            self._lock.notify_all()
+            if not wait:
+                return 0.0
+            while self._control.node_holds_jobs(node_id):
+                left = t0 + deadline_s - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"node {node_id} still holds jobs after {deadline_s} s")
+                self._lock.wait(min(left, 0.05))
+        return time.monotonic() - t0
+
+    def return_node(self, node_id: str) -> None:
+        """Put a node emptied with :meth:`preempt_node` back into service."""
+        with self._lock:
+            if node_id not in self._control.drains:
+                raise ConfigError(f"node {node_id} was not preempted")
+            self._control.undrain(node_id)
+            self._transport.reinstate(node_id)
+
+    def nodes(self) -> list[str]:
+        """The ids of live nodes that have agents and take work."""
+        with self._lock:
+            return self._control.placement.live_nodes()
+
+    def slots(self) -> int:
+        """How many slots the live nodes have, all told."""
+        with self._lock:
+            return sum(self._control.placement.nodes[n].slots
+                       for n in self._control.placement.live_nodes())
+
+    def drains(self) -> list[dict[str, Any]]:
+        """The nodes seen draining: ``node``, ``deadline`` (a time.time()) and
+        ``emptied_after`` (seconds from the notice until the node held no job,
+        or None while it still does)."""
+        with self._lock:
+            return [{"node": d.node_id, "deadline": d.deadline,
+                     "emptied_after": None if d.emptied is None else d.emptied - d.noticed}
+                    for d in self._control.drains.values()]
+
+    def stats(self) -> dict[str, int]:
+        """Counters over all jobs so far: ``jobs``, ``done`` (ended in any way),
+        ``cycles`` (guest cycles of the jobs' current states), ``lost_cycles``
+        (cycles run again after a loss), and the numbers of ``migrations``,
+        ``preemptions``, ``recoveries`` and ``checkpoints``; plus
+        ``report_bytes``, the bytes of agents' reports this driver received."""
+        with self._lock:
+            out = self._control.stats()
+            out["report_bytes"] = self._transport.bytes_received
+            return out
+
+    def shutdown(self) -> None:
+        """Stop the control loop, cancel what is left, and release the agents
+        (and the keeper, and a Ray we started)."""
+        with self._lock:
+            if self._closed and not self._thread.is_alive():
+                return
+            self._closed = True
+            self._lock.notify_all()
+        self._thread.join(timeout=30)
+        with self._lock:
+            for job in self._control.jobs.values():
+                if not job.done():
+                    job.end("cancelled")
+            self._lock.notify_all()
+        self._transport.close()
+        if self._keeper is not None:
+            try:
+                ray.get(self._keeper.close.remote(), timeout=10)
+                ray.kill(self._keeper)
+            except Exception:
+                pass
+        if self._owns_ray:
+            ray.shutdown()
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._closed:
+            try:
+                self._control.step(CONTROL_INTERVAL)
+            except Exception as e:      # a bug here must not strand waiting callers
+                log.exception("rvdist: the control loop failed")
+                with self._lock:
+                    self._closed = True
+                    for job in self._control.jobs.values():
+                        if not job.done():
+                            job.end("failed", error={"kind": "executor", "message":
+                                                     f"the control loop failed: "
+                                                     f"{type(e).__name__}: {e}",
+                                                     "pc": None, "address": None})
+                    self._lock.notify_all()
+                return
+
+    def _cancel(self, job: Job) -> None:
+        with self._lock:
+            self._control.cancel(job)
+            self._lock.notify_all()
+
+    def _ended(self, job: Job, result: JobResult) -> None:
+        if self._dir_store is not None and result.status != "cancelled":
+            self._dir_store.write_result(job.id, json.dumps(result.to_dict()).encode())
+
+    def _saved(self, job_id: str, program: Program) -> tuple[Optional[JobResult], Optional[int]]:
+        """What ``checkpoint_dir`` holds for ``job_id``: its result, or the
+        cycle count of its last checkpoint (read once here, then dropped)."""
+        if self._dir_store is None:
+            return None, None
+        raw = self._dir_store.read_result(job_id)
+        if raw is not None:
+            try:
+                return JobResult.from_dict(json.loads(raw)), None
+            except (ValueError, KeyError, TypeError) as e:
+                raise ConfigError(f"unreadable result of job {job_id} in "
+                                  f"{self.checkpoint_dir}: {e}") from None
+        chain = self._dir_store.read(job_id)
+        if not chain:
+            return None, None
+        first = Snapshot.from_bytes(chain[0]).info()
+        if first["program"]["digest"] != program.digest:
+            raise SnapshotError(f"the checkpoint of job {job_id} is of another program "
+                                f"({first['program']['name']!r})")
+        return None, int(Snapshot.from_bytes(chain[-1]).info()["cycles"])
