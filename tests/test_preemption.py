@@ -151,7 +151,8 @@ def test_a_node_killed_without_warning_loses_at_most_a_checkpoint_interval(clust
 def test_higher_priority_work_preempts_the_lowest(cluster):
     with Executor(slice_cycles=SLICE) as ex:
         slots = len(ex.nodes())
-        low = [ex.submit(GUESTS / "c/intloop.elf", args=["2000000"], priority=0, name=f"low{i}")
+        # long enough that they still run when the agents' first reports arrive
+        low = [ex.submit(GUESTS / "c/intloop.elf", args=["40000000"], priority=0, name=f"low{i}")
                for i in range(slots)]
         wait_for(lambda: all(j.progress()["slices"] >= 2 for j in low), 60, "the low-priority jobs to run")
         high = ex.submit(GUESTS / "c/primes.elf", args=["20000"], priority=5, name="high")
@@ -162,7 +163,7 @@ def test_higher_priority_work_preempts_the_lowest(cluster):
     assert still_running, "the low-priority jobs finished before the urgent one"
     preempts = [ev for r in lows for ev in r.history if ev["event"] == "preempt"]
     assert preempts and all(ev["by"] == "high" for ev in preempts), preempts
-    m = reference("c/intloop.elf", ["2000000"])
+    m = reference("c/intloop.elf", ["40000000"])
     assert all(same_as_reference(r, m) for r in lows)
 
 

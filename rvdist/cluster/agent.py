@@ -73,6 +73,7 @@ class _Resident:
     full_bytes: int = 0
     preempted_by: Optional[str] = None
     writes: int = 0             # checkpoint writes queued and not done yet
+    finished: Optional[dict] = None     # its end, reported when its writes are done
 
 
 class NodeAgent:
@@ -223,10 +224,15 @@ class NodeAgent:
             r.preempted_by = None
             if res.done or res.state == "host_call":
                 self._jobs.pop(job_id, None)
-                self._emit("finished", r, state=res.state, cycles=res.cycles,
-                           exit_code=res.exit_code, stdout=m.stdout, stderr=m.stderr,
-                           error=res.error.to_dict() if res.error else None, slices=r.slices)
+                # Reported once its checkpoints are stored, so that the driver's
+                # clean-up of the store comes after the last write.
+                r.finished = dict(state=res.state, cycles=res.cycles,
+                                  exit_code=res.exit_code, stdout=m.stdout, stderr=m.stderr,
+                                  error=res.error.to_dict() if res.error else None,
+                                  slices=r.slices)
                 r.slices = 0
+                if not r.writes:
+                    self._emit("finished", r, **r.finished)
                 return
         if r.next_checkpoint is not None and res.cycles >= r.next_checkpoint:
             self._checkpoint(r, final=False)
@@ -320,6 +326,8 @@ class NodeAgent:
                     else:
                         r.flushing = r.leave = False
                         self._emit("stayed", r, error=error)
+                if r.finished is not None and not r.writes:
+                    self._emit("finished", r, **r.finished)
                 self._lock.notify_all()
 
     def _emit(self, kind: str, r: _Resident, **data: Any) -> None:

@@ -229,14 +229,14 @@ class Controller:
         job.cycles = data["cycles"]
         if data.get("restored"):
             self.counters["restored_bytes"] += data.get("bytes", 0)
-        if job.move_source is not None:
+        if not job.started and not data.get("restored"):
+            job.event("start", node_id)       # (moved before it ever ran: just a start)
+        elif job.move_source is not None:
             self.counters["migrations"] += 1
             self.counters["preemptions"] += job.move_reason == "drain"
             job.event("migrate", node_id, source=job.move_source, reason=job.move_reason)
-        elif data.get("restored") or job.started:
-            job.event("restore", node_id, cycles=job.cycles)
         else:
-            job.event("start", node_id)
+            job.event("restore", node_id, cycles=job.cycles)
         job.started = True
         job.move_source = job.move_reason = None
         if job.cancel_requested:
