@@ -1,113 +1,205 @@
-"""Executor figures named by issue 4, on a local 2-node Ray cluster (1 CPU each).
+"""Executor figures on one machine (issue 12), on the embedded local Ray that
+``rvdist batch`` uses (``Executor()`` with no address), 10M-cycle slices.
 
-    python benchmarks/bench_executor.py [--repeat 5]
+    python benchmarks/bench_executor.py throughput [--repeat 3]
+    python benchmarks/bench_executor.py batch [--repeat 3]
+    python benchmarks/bench_executor.py rss
+    python benchmarks/bench_executor.py all
 
-- per-slot throughput: intloop as one job in 10M-cycle slices, as a ratio to
-  the same program in process (target at least 0.9);
-- scaling: two such jobs at once on 2 slots, aggregate throughput as a ratio
-  to one job alone (target at least 1.8);
-- live migration between the two nodes with warm hosts, end to end (snapshot
-  on the source, transfer, restore on the target), for a guest with 4 MiB of
-  dirty memory (target median at most 25 ms) and a 64 MiB guest of which 10%
-  is dirty (target at most 150 ms).
+- ``throughput``: intloop (1.45e9 instructions a job) in process, then as
+  1, 2 and 8 jobs at once on the machine's slots. Reports 1 job alone over
+  in process (target >= 0.95), 8 jobs over 2 jobs (>= 0.95), 8 jobs over
+  one in-process run (>= 1.75), and the driver process's CPU time over the
+  guests' CPU time while the 8 jobs run (<= 1%). Guest CPU time is the
+  cycles run over the in-process speed measured beside it.
+- ``batch``: ``rvdist batch`` of 16 intloop jobs of 1.5e9 instructions,
+  against total instructions / (2 x in-process speed) plus the start-up and
+  shutdown of the same command with one trivial job (target <= 1.15x).
+- ``rss``: the driver's peak RSS while 32 jobs with 64 MiB guests (memsort
+  of 48 MiB, so 48 MiB written) run with a checkpoint every 1e9 cycles
+  (about a second of guest time) (target <= 400 MiB); also the bytes of
+  reports the driver received and the bytes the keeper stored.
+
+Each figure is a median over ``--repeat`` runs; in-process runs sit beside
+the runs they are compared with. Note the machine's load (``uptime``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-import ray  # noqa: E402
-from ray.cluster_utils import Cluster  # noqa: E402
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
-
 import rvdist  # noqa: E402
 from rvdist.executor import Executor  # noqa: E402
-from rvdist.hosts import HostActor  # noqa: E402
 
 GUESTS = Path(__file__).resolve().parent.parent / "tests" / "guests" / "c"
-INTLOOP_ITERS = "100000000"     # 1.45e9 instructions: about 1.6 s, so start-up costs little
+INTLOOP_ITERS = "100000000"     # 1.45e9 instructions
+BATCH_ITERS = "103448276"       # 1.5e9 instructions
 
 
-def in_process_gips() -> float:
-    m = rvdist.Machine(GUESTS / "intloop.elf", args=[INTLOOP_ITERS])
+def in_process_ips(iters: str = INTLOOP_ITERS) -> float:
+    m = rvdist.Machine(GUESTS / "intloop.elf", args=[iters])
     t = time.perf_counter()
     m.run()
-    return m.cycles / (time.perf_counter() - t) / 1e9
+    return m.cycles / (time.perf_counter() - t)
 
 
-def executor_gips(ex: Executor, jobs: int) -> float:
-    t = time.perf_counter()
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def executor_run(ex: Executor, jobs: int) -> tuple[float, float, int]:
+    """Aggregate instructions/s of ``jobs`` intloop jobs at once, the driver's
+    CPU seconds meanwhile, and the cycles run."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
     handles = [ex.submit(GUESTS / "intloop.elf", args=[INTLOOP_ITERS]) for _ in range(jobs)]
-    total = sum(h.result(timeout=600).cycles for h in handles)
-    return total / (time.perf_counter() - t) / 1e9
+    total = sum(h.result(timeout=900).cycles for h in handles)
+    wall = time.perf_counter() - t0
+    return total / wall, cpu_seconds() - c0, total
 
 
-def migration_ms(nodes: list[str], memory: int, sort_mib: str, repeat: int) -> float:
-    """Median time of take-on-one-host + put-on-the-other, for a memsort job whose
-    array (sort_mib) has been written, bouncing between two warm hosts."""
-    hosts = [HostActor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
-             for n in nodes[:2]]
-    ray.get([h.warm_up.remote() for h in hosts])
-    prog = rvdist.Program.from_file(GUESTS / "memsort.elf")
-    ref = [ray.put((prog.data, prog.name))]
-    # Run long enough that the whole array has been filled (about 12 instructions a word).
-    budget = int(float(sort_mib.rstrip("k")) * (1024 if sort_mib.endswith("k") else 1 << 20) / 8 * 14)
-    out = ray.get(hosts[0].run_slice.remote("job", budget, digest=prog.digest, program=ref,
-                                            config={"args": [sort_mib], "memory_size": memory}))
-    assert out["state"] == "budget", out
-    times = []
-    src, dst = 0, 1
-    for i in range(repeat + 1):
-        t = time.perf_counter()
-        ray.get(hosts[dst].put.remote("job", prog.digest, ref, hosts[src].take.remote("job")))
-        if i:
-            times.append((time.perf_counter() - t) * 1e3)
-        src, dst = dst, src
-    for h in hosts:
-        ray.kill(h)
-    return statistics.median(times)
+def throughput(repeat: int) -> dict[str, Any]:
+    rows = []
+    with Executor(slice_cycles=10_000_000) as ex:
+        slots = ex.slots()
+        executor_run(ex, 1)     # warm the agent
+        for _ in range(repeat):
+            base = in_process_ips()
+            one, _, _ = executor_run(ex, 1)
+            two, _, _ = executor_run(ex, slots)
+            eight, cpu, cycles = executor_run(ex, 4 * slots)
+            base2 = in_process_ips()
+            speed = (base + base2) / 2
+            rows.append({"in_process": speed, "one": one, "two": two, "eight": eight,
+                         "driver_cpu_share": cpu / (cycles / speed)})
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    return {"slots": slots, "runs": rows,
+            "one_vs_in_process": statistics.median(r["one"] / r["in_process"] for r in rows),
+            "eight_vs_two": statistics.median(r["eight"] / r["two"] for r in rows),
+            "eight_vs_in_process": statistics.median(r["eight"] / r["in_process"] for r in rows),
+            "driver_cpu_share": med["driver_cpu_share"], "median_ips": med}
+
+
+def _batch(entries: int, iters: str, tmp: Path) -> float:
+    manifest = tmp / f"m{entries}.jsonl"
+    manifest.write_text("".join(json.dumps({"program": str(GUESTS / "intloop.elf"),
+                                            "args": [iters]}) + "\n" for _ in range(entries)))
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "rvdist.cli", "batch", str(manifest), "--quiet",
+                          "--out", str(tmp / "out.jsonl")], capture_output=True, timeout=1800)
+    wall = time.perf_counter() - t
+    if out.returncode != 0:
+        raise SystemExit(f"rvdist batch failed: {out.stderr.decode()[-2000:]}")
+    return wall
+
+
+def batch(repeat: int) -> dict[str, Any]:
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for _ in range(repeat):
+            startup = _batch(1, "10", tmp)
+            speed = in_process_ips(BATCH_ITERS)
+            wall = _batch(16, BATCH_ITERS, tmp)
+            speed = (speed + in_process_ips(BATCH_ITERS)) / 2
+            ideal = 16 * 1.5e9 / (2 * speed)
+            rows.append({"wall_s": wall, "startup_s": startup, "ideal_s": ideal,
+                         "ratio": (wall - startup) / ideal})
+    return {"runs": rows, "ratio": statistics.median(r["ratio"] for r in rows),
+            "wall_s": statistics.median(r["wall_s"] for r in rows)}
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss() -> dict[str, Any]:
+    import ray
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_mib())
+            time.sleep(0.05)
+
+    with Executor(slice_cycles=10_000_000, checkpoint_cycles=1_000_000_000) as ex:
+        before = _rss_mib()
+        threading.Thread(target=sample, daemon=True).start()
+        t0 = time.perf_counter()
+        jobs = [ex.submit(GUESTS / "memsort.elf", args=["48"], memory_size="64MiB")
+                for _ in range(32)]
+        results = [j.result(timeout=3600) for j in jobs]
+        wall = time.perf_counter() - t0
+        stop.set()
+        keeper = ray.get(ex._keeper.stats.remote(), timeout=60) if ex._keeper else {}
+        stats = ex.stats()
+    if any(r.status != "done" or r.exit_code != 0 for r in results):
+        raise SystemExit("a memsort job failed")
+    return {"peak_rss_mib": peak[0], "rss_before_mib": before, "wall_s": wall,
+            "checkpoints": stats["checkpoints"], "report_bytes": stats["report_bytes"],
+            "keeper_bytes_written": keeper.get("bytes_written")}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("what", choices=["throughput", "batch", "rss", "all"])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1,
-                                                             "object_store_memory": 512 << 20})
-    cluster.add_node(num_cpus=1, object_store_memory=512 << 20)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    try:
-        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
-        m4 = migration_ms(nodes, 16 << 20, "4", a.repeat * 4)
-        m64 = migration_ms(nodes, 64 << 20, "6400k", a.repeat * 2)
-        with Executor(slice_cycles=10_000_000) as ex:
-            executor_gips(ex, 1)    # warm the hosts
-            ratio_slot, ratio_scale = [], []
-            for _ in range(a.repeat):
-                base = in_process_gips()
-                one = executor_gips(ex, 1)
-                two = executor_gips(ex, 2)
-                ratio_slot.append(one / base)
-                ratio_scale.append(two / one)
-        print(f"per-slot throughput vs in-process: {statistics.median(ratio_slot):.3f} "
-              f"(median of {a.repeat}; all {[round(x, 3) for x in ratio_slot]})")
-        print(f"2 slots vs 1 slot: {statistics.median(ratio_scale):.3f} "
-              f"(median of {a.repeat}; all {[round(x, 3) for x in ratio_scale]})")
-        print(f"live migration, 4 MiB dirty: {m4:.1f} ms median; "
-              f"64 MiB guest with 6.4 MiB dirty: {m64:.1f} ms median")
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    report: dict[str, Any] = {"load": os.getloadavg()}
+    if a.what in ("throughput", "all"):
+        report["throughput"] = throughput(a.repeat)
+    if a.what in ("batch", "all"):
+        report["batch"] = batch(a.repeat)
+    if a.what in ("rss", "all"):
+        report["rss"] = rss()
+    report["load_after"] = os.getloadavg()
+    if a.json:
+        print(json.dumps(report))
+        return 0
+    if "throughput" in report:
+        t = report["throughput"]
+        print(f"1 job alone vs in process: {t['one_vs_in_process']:.3f} (target >= 0.95)")
+        print(f"{4 * t['slots']} jobs vs {t['slots']} jobs on {t['slots']} slots: "
+              f"{t['eight_vs_two']:.3f} (target >= 0.95)")
+        print(f"{4 * t['slots']} jobs vs one in-process run: {t['eight_vs_in_process']:.3f} "
+              f"(target >= 1.75)")
+        print(f"driver CPU / guest CPU with {4 * t['slots']} jobs: "
+              f"{100 * t['driver_cpu_share']:.2f} % (target <= 1 %)")
+        print(f"  medians of {len(t['runs'])} runs, M instr/s: "
+              + ", ".join(f"{k} {v / 1e6:.0f}" for k, v in t["median_ips"].items()
+                          if k != "driver_cpu_share"))
+    if "batch" in report:
+        b = report["batch"]
+        print(f"rvdist batch, 16 x 1.5e9: (wall - start-up) / ideal = {b['ratio']:.3f} "
+              f"(target <= 1.15); runs " + ", ".join(
+                  f"{r['wall_s']:.1f} s - {r['startup_s']:.1f} s vs {r['ideal_s']:.1f} s"
+                  for r in b["runs"]))
+    if "rss" in report:
+        r = report["rss"]
+        print(f"driver peak RSS, 32 x 64 MiB guests, checkpoint every 1e9 cycles: "
+              f"{r['peak_rss_mib']:.0f} MiB (target <= 400; {r['rss_before_mib']:.0f} MiB before "
+              f"submitting); {r['checkpoints']} checkpoints, keeper stored "
+              f"{(r['keeper_bytes_written'] or 0) / 2**20:.0f} MiB, driver received "
+              f"{r['report_bytes'] / 2**10:.0f} KiB of reports; {r['wall_s']:.0f} s")
+    print(f"load average before {report['load']}, after {report['load_after']}")
     return 0
 
 

@@ -242,7 +242,9 @@ class NodeAgent:
         spec = r.spec
         try:
             program = self._programs.get(spec.digest)
-            if program is None:
+            if isinstance(spec.program, Program):       # an agent in this process
+                program = spec.program
+            elif program is None:
                 import ray
                 data, name = ray.get(spec.program[0], timeout=300)
                 program = self._programs[spec.digest] = Program(data, name=name)

@@ -176,6 +176,7 @@ class Executor:
                 job.has_checkpoint = job.started = True
                 job.event("resume", None, cycles=cycles)
             self._control.submit(job)
+            self._control.decide()      # placed now, not at the loop's next turn
             self._lock.notify_all()
         return job
 
@@ -219,6 +220,7 @@ class Executor:
                 raise ConfigError("there is no other node to move the job to")
             if not job.done():
                 self._control.migrate(job, node_id)
+                self._control.decide()
 
     def preempt_node(self, node_id: str, deadline_s: float = 30.0, wait: bool = True) -> float:
         """Empty a node before it goes away, as for a spot node's notice.
@@ -237,6 +239,7 @@ class Executor:
             if node_id not in self._control.placement.nodes:
                 raise ConfigError(f"no rvdist agent on node {node_id}")
             self._control.drain(node_id, time.time() + deadline_s)
+            self._control.decide()
             self._lock.notify_all()
             if not wait:
                 return 0.0
@@ -338,6 +341,7 @@ class Executor:
     def _cancel(self, job: Job) -> None:
         with self._lock:
             self._control.cancel(job)
+            self._control.decide()
             self._lock.notify_all()
 
     def _ended(self, job: Job, result: JobResult) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 import time
 from typing import Any, Optional
 
@@ -44,7 +45,8 @@ class RayTransport:
         self.bytes_received = 0                 # report bytes this driver got from agents
         self._polls: dict[Any, str] = {}        # poll ref -> node id
         self._starting: dict[Any, tuple[str, int, Optional[int]]] = {}
-        self._commands: list[Any] = []
+        self._commands: list[Any] = []        # command calls not yet seen through
+        self._commands_lock = threading.Lock()  # send() may run on a caller's thread
         self._news: list[tuple] = []
         self._dead: set[str] = set()
         self._held: set[str] = set()            # draining or released: start no agent there
@@ -81,7 +83,10 @@ class RayTransport:
             self._starting[actor.warm_up.remote()] = (nid, slots, budget)
 
     def _started(self, ref: Any) -> None:
-        nid, slots, budget = self._starting.pop(ref)
+        entry = self._starting.pop(ref, None)
+        if entry is None:
+            return
+        nid, slots, budget = entry
         try:
             ray.get(ref, timeout=60)
         except Exception:
@@ -102,7 +107,9 @@ class RayTransport:
         if now - self._last_watch >= self.watch_interval:
             self._last_watch = now
             self._watch()
-        refs = list(self._polls) + list(self._starting) + self._commands
+        with self._commands_lock:
+            commands = list(self._commands)
+        refs = list(self._polls) + list(self._starting) + commands
         if refs:
             wait = 0 if self._news else timeout
             ready, _ = ray.wait(refs, num_returns=1, timeout=wait, fetch_local=True)
@@ -114,7 +121,8 @@ class RayTransport:
                 elif ref in self._starting:
                     self._started(ref)
                 else:
-                    self._commands.remove(ref)
+                    with self._commands_lock:
+                        self._commands.remove(ref)
                     try:
                         ray.get(ref, timeout=0)
                     except Exception:       # its agent died: its poll says so too
@@ -127,7 +135,9 @@ class RayTransport:
     def send(self, node_id: str, commands: list[tuple]) -> None:
         agent = self.agents.get(node_id)
         if agent is not None:
-            self._commands.append(agent.command.remote(commands))
+            ref = agent.command.remote(commands)
+            with self._commands_lock:
+                self._commands.append(ref)
 
     def release(self, node_id: str) -> None:
         """Stop the agent of a drained, empty node, so that its drain completes."""
@@ -147,7 +157,9 @@ class RayTransport:
     # -- internals -----------------------------------------------------------------------
 
     def _reported(self, ref: Any) -> None:
-        nid = self._polls.pop(ref)
+        nid = self._polls.pop(ref, None)
+        if nid is None:             # forgotten meanwhile (released)
+            return
         try:
             data = ray.get(ref, timeout=60)
         except Exception as e:
