@@ -74,6 +74,7 @@ class _Resident:
     preempted_by: Optional[str] = None
     writes: int = 0             # checkpoint writes queued and not done yet
     finished: Optional[dict] = None     # its end, reported when its writes are done
+    assigned_at: int = 0        # the node's slice count when it was placed here
 
 
 class NodeAgent:
@@ -91,6 +92,7 @@ class NodeAgent:
         self._programs: dict[str, Program] = {}
         self._events: list[tuple] = []
         self._clock = itertools.count()
+        self._slices_done = 0       # slices ended on this node, all jobs
         self._stopped = False
         self._writes: "queue.Queue[Optional[tuple]]" = queue.Queue()
         self._threads = [threading.Thread(target=self._worker, name=f"rvdist-slot-{i}", daemon=True)
@@ -115,7 +117,8 @@ class NodeAgent:
                     _, spec, epoch, checkpoint_cycles = cmd
                     self._jobs[spec.job_id] = _Resident(spec, epoch, checkpoint_cycles,
                                                         seq=next(self._clock),
-                                                        last_turn=next(self._clock))
+                                                        last_turn=next(self._clock),
+                                                        assigned_at=self._slices_done)
                 elif kind in ("evict", "drop"):
                     _, job_id, epoch = cmd
                     r = self._jobs.get(job_id)
@@ -210,7 +213,7 @@ class NodeAgent:
                 self._jobs.pop(job_id, None)
                 self._emit("left", r, cycles=None, bytes=0)
             return
-        if r.machine is None and not self._load(job_id, r):
+        if r.machine is None and not self._load(job_id, r):  # (counted before the load)
             return
         m = r.machine
         assert m is not None
@@ -219,6 +222,7 @@ class NodeAgent:
             return
         res = m.run(self.slice_cycles)
         with self._lock:
+            self._slices_done += 1
             r.cycles = res.cycles
             r.slices += 1
             r.preempted_by = None
@@ -271,8 +275,11 @@ class NodeAgent:
             r.cycles = m.cycles
             if r.checkpoint_cycles is not None:
                 r.next_checkpoint = m.cycles + r.checkpoint_cycles
+            # how many slices ended here between its placement and its start:
+            # at most one per slot once it is the most urgent job here
             self._emit("started", r, cycles=m.cycles, restored=bool(chain),
-                       bytes=sum(len(c) for c in chain))
+                       bytes=sum(len(c) for c in chain),
+                       waited_slices=self._slices_done - r.assigned_at)
         return True
 
     # -- checkpoints ----------------------------------------------------------------------

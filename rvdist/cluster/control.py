@@ -230,7 +230,8 @@ class Controller:
         if data.get("restored"):
             self.counters["restored_bytes"] += data.get("bytes", 0)
         if not job.started and not data.get("restored"):
-            job.event("start", node_id)       # (moved before it ever ran: just a start)
+            # (moved before it ever ran: just a start)
+            job.event("start", node_id, waited_slices=data.get("waited_slices", 0))
         elif job.move_source is not None:
             self.counters["migrations"] += 1
             self.counters["preemptions"] += job.move_reason == "drain"

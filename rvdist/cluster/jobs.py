@@ -85,7 +85,8 @@ class JobResult:
     ``slice`` event stands for ``slices`` consecutive slices on one node
     ending at ``cycles`` (a run is extended in place while the job stays
     there, and ``time`` is when it last grew). The other events:
-    ``start``, ``restore`` (``cycles``: resumed from the checkpoint store),
+    ``start`` (``waited_slices``: slices that ended on its node between its
+    placement and its first slice), ``restore`` (``cycles``: resumed from the checkpoint store),
     ``resume`` (``cycles``: picked up from a checkpoint directory at
     submit), ``checkpoint`` (``cycles``, ``bytes``, ``full``),
     ``migrate`` (``source``, ``reason``: request, balance or drain),

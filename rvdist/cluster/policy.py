@@ -94,14 +94,16 @@ class NodeInfo:
     used: int = 0                       # guest memory of the jobs placed here
     jobs: dict[str, int] = field(default_factory=dict)   # job id -> priority
     tiers: Counter = field(default_factory=Counter)      # priority -> jobs here
+    outgoing: Counter = field(default_factory=Counter)   # priority -> jobs leaving
 
     def higher(self, priority: int) -> int:
-        """Jobs placed here with a priority above ``priority``."""
-        return sum(c for p, c in self.tiers.items() if p > priority)
+        """Jobs placed here (and staying) with a priority above ``priority``."""
+        return sum(c - self.outgoing[p] for p, c in self.tiers.items() if p > priority)
 
     def share(self, priority: int, extra: int = 0) -> float:
-        """Slots per job of ``priority`` here, with ``extra`` more such jobs."""
-        n = self.tiers[priority] + extra
+        """Slots per job of ``priority`` here, with ``extra`` more such jobs
+        (jobs on their way out do not count)."""
+        n = self.tiers[priority] - self.outgoing[priority] + extra
         return max(0, self.slots - self.higher(priority)) / n if n else float(self.slots)
 
     def fits(self, memory: int) -> bool:
@@ -234,6 +236,9 @@ class Placement:
         dest = self.nodes.get(job.dest) if job.dest is not None else None
         if dest is not None and job_id in dest.jobs:
             self._reserve(dest, job, -1)
+        src = self.nodes.get(job.node) if job.node is not None else None
+        if job.leaving and src is not None:
+            src.outgoing[job.priority] -= 1
         job.leaving, job.dest = False, None
         self._dirty = True
 
@@ -373,6 +378,7 @@ class Placement:
 
     def _evict(self, job: JobInfo, reason: str, dest: Optional[str], now: float) -> Evict:
         job.leaving = True
+        self.nodes[job.node].outgoing[job.priority] += 1
         job.dest = dest
         job.moved_at = now
         if dest is not None:        # reserve the place, so later choices count it
@@ -447,6 +453,9 @@ class Placement:
         self._dirty = True
 
     def _unplace(self, job: JobInfo) -> None:
+        src = self.nodes.get(job.node) if job.node is not None else None
+        if job.leaving and src is not None:
+            src.outgoing[job.priority] -= 1
         for node_id in (job.node, job.dest):
             node = self.nodes.get(node_id) if node_id is not None else None
             if node is not None and job.job_id in node.jobs:
