@@ -114,9 +114,8 @@ class Controller:
         self.placement.drain_node(node_id)
 
     def undrain(self, node_id: str) -> None:
+        """Forget a node's drain; it takes work again when its agent (re)joins."""
         self.drains.pop(node_id, None)
-        if node_id in self.placement.nodes:
-            self.placement.undrain_node(node_id)
 
     def where(self, job_id: str) -> Optional[str]:
         return self.placement.where(job_id)

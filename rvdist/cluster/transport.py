@@ -45,7 +45,7 @@ class RayTransport:
         self.bytes_received = 0                 # report bytes this driver got from agents
         self._polls: dict[Any, str] = {}        # poll ref -> node id
         self._starting: dict[Any, tuple[str, int, Optional[int]]] = {}
-        self._commands: list[Any] = []        # command calls not yet seen through
+        self._commands: set[Any] = set()      # command calls not yet seen through
         self._commands_lock = threading.Lock()  # send() may run on a caller's thread
         self._news: list[tuple] = []
         self._dead: set[str] = set()
@@ -115,14 +115,14 @@ class RayTransport:
             ready, _ = ray.wait(refs, num_returns=1, timeout=wait, fetch_local=True)
             if ready:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=True)
-            for ref in ready:
+            for ref in dict.fromkeys(ready):
                 if ref in self._polls:
                     self._reported(ref)
                 elif ref in self._starting:
                     self._started(ref)
                 else:
                     with self._commands_lock:
-                        self._commands.remove(ref)
+                        self._commands.discard(ref)
                     try:
                         ray.get(ref, timeout=0)
                     except Exception:       # its agent died: its poll says so too
@@ -137,7 +137,7 @@ class RayTransport:
         if agent is not None:
             ref = agent.command.remote(commands)
             with self._commands_lock:
-                self._commands.append(ref)
+                self._commands.add(ref)
 
     def release(self, node_id: str) -> None:
         """Stop the agent of a drained, empty node, so that its drain completes."""
