@@ -209,14 +209,15 @@ class Executor:
 
     def migrate(self, job: Job, node_id: Optional[str] = None) -> None:
         """Move a live job at its next slice boundary to ``node_id`` (Ray's
-        hex node id), or with ``node_id=None`` to any other node. The job
-        goes through the checkpoint store: its node writes an increment,
-        the new node restores the chain."""
+        hex node id), or with ``node_id=None`` to the best other node (on a
+        one-node cluster, back to the same one). The job goes through the
+        checkpoint store: its node writes an increment, the new node
+        restores the chain."""
         with self._lock:
             live = self._control.placement.live_nodes()
             if node_id is not None and node_id not in live:
                 raise ConfigError(f"no live rvdist agent on node {node_id}")
-            if len(live) < 2:
+            if node_id is not None and len(live) < 2:
                 raise ConfigError("there is no other node to move the job to")
             if not job.done():
                 self._control.migrate(job, node_id)

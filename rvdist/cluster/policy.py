@@ -310,7 +310,10 @@ class Placement:
         wanted, job.wanted = job.wanted, None
         src = self.nodes[job.node]
         if wanted == "*":
-            dest = self._best_node(job, exclude=src)
+            # the best other node; on a one-node cluster, a round trip through
+            # the store back to the same node
+            dest = self._best_node(job, exclude=src) or \
+                (src.node_id if not src.draining else None)
         else:
             dest = wanted if wanted != src.node_id and self._takes(wanted, job) else None
             if wanted == src.node_id:
@@ -381,7 +384,7 @@ class Placement:
         self.nodes[job.node].outgoing[job.priority] += 1
         job.dest = dest
         job.moved_at = now
-        if dest is not None:        # reserve the place, so later choices count it
+        if dest is not None and dest != job.node:   # reserve the place, so later choices count it
             self._reserve(self.nodes[dest], job, +1)
         return Evict(job.job_id, job.node, reason, dest)
 
