@@ -98,7 +98,7 @@ def test_a_lost_node_sends_its_jobs_back_to_wait_in_submission_order() -> None:
 
 
 def test_an_idle_node_that_joins_takes_its_share() -> None:
-    p = placement(("a", 1), balance_interval=0.0, move_cooldown=0.0)
+    p = placement(("a", 1), balance_interval=0.0, move_cooldown=0.0, settle=0.0)
     for i in range(4):
         p.add_job(f"j{i}")
     p.decide(0)
@@ -111,7 +111,7 @@ def test_an_idle_node_that_joins_takes_its_share() -> None:
 
 
 def test_balance_leaves_an_even_cluster_alone_and_respects_the_cooldown() -> None:
-    p = placement(("a", 1), ("b", 1), balance_interval=0.0, move_cooldown=100.0)
+    p = placement(("a", 1), ("b", 1), balance_interval=0.0, move_cooldown=100.0, settle=0.0)
     for i in range(4):
         p.add_job(f"j{i}")
     p.decide(0)
@@ -125,7 +125,7 @@ def test_balance_leaves_an_even_cluster_alone_and_respects_the_cooldown() -> Non
 
 
 def test_high_priority_work_pushes_lower_jobs_to_free_slots() -> None:
-    p = placement(("a", 1), balance_interval=0.0, move_cooldown=0.0)
+    p = placement(("a", 1), balance_interval=0.0, move_cooldown=0.0, settle=0.0)
     p.add_job("low")
     p.decide(0)
     p.add_node("b", 1)
@@ -308,3 +308,15 @@ def test_drained_jobs_move_without_losing_work() -> None:
     sim, control, specs, jobs = simulate([100] * 6, [0] * 6, [(30.0, "drain", 1)])
     assert sim.cycles_lost == 0 and sim.notice_to_empty and max(sim.notice_to_empty) < 20
     assert any(r.migrations for r in (j.result() for j in jobs))
+
+
+def test_a_node_that_just_got_a_job_is_left_to_settle() -> None:
+    p = placement(("a", 1), ("b", 1), balance_interval=0.0, move_cooldown=0.0, settle=5.0)
+    for i in range(4):
+        p.add_job(f"low{i}")
+    p.decide(0)
+    p.add_job("urgent", priority=9)
+    (node,) = places(p.decide(10)).values()
+    assert not [a for a in p.decide(11) if isinstance(a, Evict)]   # settling
+    p.remove_job("urgent")      # a short urgent job: its node's jobs never moved
+    assert not [a for a in p.decide(16) if isinstance(a, Evict)]

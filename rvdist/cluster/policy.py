@@ -20,8 +20,10 @@ whole cluster are shared out fairly:
 - **Balance.** Every ``balance_interval`` seconds, for each priority from
   the highest down, the job with the smallest share moves to the node
   where it would get the largest one, if that gains at least
-  ``balance_gain`` (a factor) and the job has not moved within
-  ``move_cooldown`` seconds. An idle slot thus pulls work from a node with
+  ``balance_gain`` (a factor), the job has not moved within
+  ``move_cooldown`` seconds and its node has not been given a job within
+  ``settle`` seconds (so that a short urgent job does not push its
+  node's other jobs around). An idle slot thus pulls work from a node with
   a backlog, a node that joins takes its share, and a higher-priority job
   that filled a node pushes the lower ones elsewhere. At most
   ``max_moves`` moves start per call.
@@ -91,6 +93,7 @@ class NodeInfo:
     memory: Optional[int] = None        # budget for guest memory, bytes (None: no limit)
     draining: bool = False
     released: bool = False
+    received: float = float("-inf")     # when a job was last placed here
     used: int = 0                       # guest memory of the jobs placed here
     jobs: dict[str, int] = field(default_factory=dict)   # job id -> priority
     tiers: Counter = field(default_factory=Counter)      # priority -> jobs here
@@ -133,8 +136,10 @@ class Placement:
 
     def __init__(self, checkpoint_cycles: Optional[int] = None, balance_interval: float = 1.0,
                  balance_gain: float = 1.25, move_cooldown: float = 10.0,
-                 max_moves: int = 8) -> None:
+                 max_moves: int = 8, settle: float = 2.0) -> None:
         self.checkpoint_cycles = checkpoint_cycles
+        self.settle = settle
+        self._now = 0.0
         self.nodes: dict[str, NodeInfo] = {}
         self.jobs: dict[str, JobInfo] = {}
         self.balance_interval = balance_interval
@@ -275,6 +280,7 @@ class Placement:
 
     def decide(self, now: float) -> list[Action]:
         """What to do now: releases, evictions (drains, requests, balance), placements."""
+        self._now = now
         due = now - self._last_balance >= self.balance_interval
         if not (self._dirty or due):
             return []
@@ -351,7 +357,9 @@ class Placement:
             return actions
         for priority in sorted({p for n in live for p, c in n.tiers.items() if c}, reverse=True):
             while len(actions) < self.max_moves:
-                donors = [n for n in live if n.tiers[priority]]
+                # a node that just got work is left to settle: a short urgent
+                # job should not push its node's other jobs around
+                donors = [n for n in live if n.tiers[priority] and now - n.received >= self.settle]
                 if not donors:
                     break
                 worst = min(donors, key=lambda n: (n.share(priority), n.node_id))
@@ -452,6 +460,7 @@ class Placement:
             raise ValueError(f"job {job.job_id!r} is already placed on {job.node!r}")
         if job.job_id not in node.jobs:
             self._reserve(node, job, +1)
+        node.received = self._now
         job.node, job.leaving, job.dest = node_id, False, None
         self._dirty = True
 
