@@ -12,7 +12,8 @@ A slot never idles while one of its node's jobs is runnable.
 The agent writes each job's checkpoints to the store itself, every
 ``checkpoint_cycles`` of the job (an increment of the pages written since
 the previous one; a full snapshot now and then, which compacts the chain),
-from a writer thread so that the slots keep running. It reports to the
+from a writer thread: the job waits for its write while the slot runs other
+jobs, so that it never runs past a checkpoint the store does not hold. It reports to the
 driver through :meth:`NodeAgent.poll`, a long poll that returns at once
 when something changed (a job started, ended, left or was checkpointed) and
 otherwise every ``report_interval`` seconds with the jobs' progress.
@@ -61,7 +62,7 @@ class _Resident:
     running: bool = False
     leave: bool = False         # evict at the next slice boundary
     drop: bool = False          # cancel at the next slice boundary
-    flushing: bool = False      # its last checkpoint is being written; runs no more
+    flushing: bool = False      # a checkpoint of it is being written; it waits
     last_turn: int = 0
     cycles: int = 0
     slices: int = 0             # not reported yet
@@ -303,8 +304,10 @@ class NodeAgent:
             r.inc_seq += 1
             if r.checkpoint_cycles is not None:
                 r.next_checkpoint = m.cycles + r.checkpoint_cycles
-            if final:
-                r.flushing = True
+            # The job waits for the write (its slot runs other jobs): it never
+            # runs past a checkpoint the store does not hold yet, so a lost
+            # node costs it at most one interval.
+            r.flushing = True
             r.writes += 1
         self._writes.put((r, full, r.inc_seq, data, m.cycles, final))
 
@@ -322,6 +325,8 @@ class NodeAgent:
                 ok, error, n = False, f"{type(e).__name__}: {e}", 0
             with self._lock:
                 r.writes -= 1
+                if not final:
+                    r.flushing = False
                 if ok:
                     self._emit("checkpoint", r, cycles=cycles, bytes=n, full=full)
                 else:
