@@ -356,22 +356,45 @@ class Placement:
         if len(live) < 2:
             return actions
         for priority in sorted({p for n in live for p, c in n.tiers.items() if c}, reverse=True):
-            while len(actions) < self.max_moves:
-                # a node that just got work is left to settle: a short urgent
-                # job should not push its node's other jobs around
-                donors = [n for n in live if n.tiers[priority] and now - n.received >= self.settle]
-                if not donors:
-                    break
-                worst = min(donors, key=lambda n: (n.share(priority), n.node_id))
+            # Heaps of donors (smallest share first) and receivers (largest
+            # share with one more job first), with stale entries skipped:
+            # each move changes two nodes, not the whole cluster.
+            # A node that just got work is left to settle: a short urgent
+            # job should not push its node's other jobs around.
+            donors = [(n.share(priority), n.node_id) for n in live
+                      if n.tiers[priority] and now - n.received >= self.settle]
+            receivers = [(-n.share(priority, 1), n.node_id) for n in live]
+            heapq.heapify(donors)
+            heapq.heapify(receivers)
+            while donors and len(actions) < self.max_moves:
+                share, node_id = heapq.heappop(donors)
+                worst = self.nodes[node_id]
+                if share != worst.share(priority):
+                    heapq.heappush(donors, (worst.share(priority), node_id))
+                    continue
                 job = self._movable(worst, priority, now)
                 if job is None:
+                    continue
+                best, skipped = None, []
+                while receivers:
+                    gain, rid = receivers[0]
+                    node = self.nodes[rid]
+                    if -gain != node.share(priority, 1):
+                        heapq.heapreplace(receivers, (-node.share(priority, 1), rid))
+                        continue
+                    if node is worst or not node.fits(job.memory):
+                        skipped.append(heapq.heappop(receivers))
+                        continue
+                    best = node
                     break
-                best = max((n for n in live if n is not worst and n.fits(job.memory)),
-                           key=lambda n: (n.share(priority, 1), n.node_id), default=None)
+                for entry in skipped:
+                    heapq.heappush(receivers, entry)
                 if best is None or best.share(priority, 1) < \
-                        max(worst.share(priority), 1e-9) * self.balance_gain:
-                    break
+                        max(share, 1e-9) * self.balance_gain:
+                    break       # the smallest share cannot gain enough anywhere
                 actions.append(self._evict(job, "balance", best.node_id, now))
+                heapq.heappush(donors, (worst.share(priority), node_id))
+                heapq.heappush(receivers, (-best.share(priority, 1), best.node_id))
         return actions
 
     # -- helpers ----------------------------------------------------------------------

@@ -402,15 +402,19 @@ def run(sim: SimCluster, controller: Any, arrivals: list[tuple[float, Any]], *,
     pending = sorted(arrivals, key=lambda a: a[0], reverse=True)
     jobs = [job for _, job in arrivals]
     cpu = 0.0
-    next_sample = 0.0
+    next_sample = next_check = 0.0
     while True:
         while pending and pending[-1][0] <= sim.t:
             c0 = time.process_time()
             with controller.lock:
                 controller.submit(pending.pop()[1])
             cpu += time.process_time() - c0
-        if not pending and all(j.done() for j in jobs):
+        if not pending and len(sim.finished) >= len(jobs) and all(j.done() for j in jobs):
             break
+        if not pending and sim.t > next_check:      # jobs that fail or are cancelled
+            next_check = sim.t + 60.0
+            if all(j.done() for j in jobs):
+                break
         if sim.t > max_time:
             raise RuntimeError(f"{sum(not j.done() for j in jobs)} jobs not done after "
                                f"{max_time} s of simulated time")
