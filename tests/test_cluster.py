@@ -142,7 +142,7 @@ def test_a_checkpoint_dir_url_holds_the_chains(cluster, tmp_path):
     assert "loop.snap" in names and any(n.startswith("loop.snap.") for n in names), names
 
 
-def test_return_node_puts_a_preempted_node_back_into_service(cluster):
+def test_restore_node_puts_a_preempted_node_back_into_service(cluster):
     node = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
     cluster.wait_for_nodes()
     try:
@@ -150,7 +150,7 @@ def test_return_node_puts_a_preempted_node_back_into_service(cluster):
             wait_for(lambda: node.node_id in ex.nodes(), 30, "an agent on the new node")
             ex.preempt_node(node.node_id, deadline_s=10)
             assert node.node_id not in ex.nodes()
-            ex.return_node(node.node_id)
+            ex.restore_node(node.node_id)
             wait_for(lambda: node.node_id in ex.nodes(), 30, "the node back in service")
             jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["3000000"]) for _ in range(8)]
             results = [j.result(timeout=300) for j in jobs]

@@ -235,7 +235,7 @@ class Executor:
         no job, or raises TimeoutError if it still does after ``deadline_s``
         (its jobs then fall back to their checkpoints if the node really
         dies). Ray's own drain notices are handled the same way
-        automatically. :meth:`return_node` puts the node back into service.
+        automatically. :meth:`restore_node` puts the node back into service.
         """
         t0 = time.monotonic()
         with self._lock:
@@ -253,11 +253,19 @@ class Executor:
                 self._lock.wait(min(left, 0.05))
         return time.monotonic() - t0
 
-    def return_node(self, node_id: str) -> None:
-        """Put a node emptied with :meth:`preempt_node` back into service."""
+    def restore_node(self, node_id: str) -> None:
+        """Return a node emptied by :meth:`preempt_node` to service.
+
+        Its agent, stopped once the node was empty, starts anew, and the
+        node takes work again when it is ready. A node that Ray itself is
+        draining, or that is gone, cannot come back: ConfigError.
+        """
         with self._lock:
             if node_id not in self._control.drains:
                 raise ConfigError(f"node {node_id} was not preempted")
+            if not self._transport.can_reinstate(node_id):
+                raise ConfigError(f"node {node_id} is gone or drained by Ray: it cannot be "
+                                  f"restored")
             self._control.undrain(node_id)
             self._transport.reinstate(node_id)
 

@@ -144,6 +144,18 @@ class RayTransport:
         self._held.add(node_id)
         self._forget(node_id)
 
+    def can_reinstate(self, node_id: str) -> bool:
+        """Whether a released node is alive and not drained by Ray."""
+        if node_id in self._dead:
+            return False
+        try:
+            alive = any(n["NodeID"] == node_id and n.get("Alive") for n in ray.nodes())
+            draining = self._gcs.get_draining_nodes() if self._gcs is not None else {}
+        except Exception:
+            return False
+        ids = {n.hex() if isinstance(n, bytes) else str(n) for n in draining}
+        return alive and node_id not in ids
+
     def reinstate(self, node_id: str) -> None:
         """A released node returns to service: start an agent there again."""
         self._held.discard(node_id)
