@@ -320,3 +320,20 @@ def test_a_node_that_just_got_a_job_is_left_to_settle() -> None:
     assert not [a for a in p.decide(11) if isinstance(a, Evict)]   # settling
     p.remove_job("urgent")      # a short urgent job: its node's jobs never moved
     assert not [a for a in p.decide(16) if isinstance(a, Evict)]
+
+
+def test_equal_jobs_share_the_whole_cluster_equally() -> None:
+    # 10 equal jobs on nodes of 2, 1 and 2 slots: placement gives every job
+    # half a slot, whichever node it is on, so they all end together
+    jobs = {f"j{i}": SimJob(f"j{i}", 100 * 10**9) for i in range(10)}
+    sim = SimCluster(jobs, report_interval=1.0)
+    for node, slots in (("a", 2), ("b", 1), ("c", 2)):
+        sim.add_node(node, slots)
+    lock = threading.Condition()
+    control = Controller(sim, Placement(checkpoint_cycles=None), lock)
+    arrivals = [(0.1 * i, Job(JobSpec(j, j, "", None, {}, 0, 0), lock)) for i, j in enumerate(jobs)]
+    run(sim, control, arrivals)
+    ends = sorted(sim.finished_at.values())
+    assert ends[0] >= 0.9 * ends[-1], ends          # 200 s each, give or take
+    assert 190 <= ends[-1] <= 215
+    assert control.counters["migrations"] == 0

@@ -82,7 +82,7 @@ class NodeAgent:
     """The jobs of one node, run slice by slice on ``slots`` worker threads."""
 
     def __init__(self, node_id: str, slots: int, store: Any, slice_cycles: int,
-                 report_interval: float = 0.15) -> None:
+                 report_interval: float = 0.2) -> None:
         self.node_id = node_id
         self.slots = slots
         self.store = store

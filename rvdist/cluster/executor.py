@@ -72,7 +72,7 @@ class Executor:
                  slots_per_node: Optional[int] = None, ray_init: Optional[dict[str, Any]] = None,
                  checkpoint_cycles: Optional[int] = DEFAULT_CHECKPOINT_CYCLES,
                  checkpoint_dir: Union[str, os.PathLike, None] = None,
-                 watch_interval: float = 0.2, report_interval: float = 0.15) -> None:
+                 watch_interval: float = 0.2, report_interval: float = 0.2) -> None:
         if not isinstance(slice_cycles, int) or slice_cycles <= 0:
             raise ConfigError(f"slice_cycles must be a positive integer, got {slice_cycles!r}")
         if checkpoint_cycles is not None and (not isinstance(checkpoint_cycles, int)

@@ -104,6 +104,7 @@ class SimCluster:
         self.cycles_run = 0.0
         self.cycles_lost = 0.0                  # run, then lost with a node or a restart
         self.finished: dict[str, int] = {}       # job -> times it finished (must be 1)
+        self.finished_at: dict[str, float] = {}  # job -> virtual time it finished
         self.checkpoint_bytes = 0
         self.migrated_bytes = 0
         self.restored_bytes = 0
@@ -287,6 +288,7 @@ class SimCluster:
             if not r.loading and not r.leaving and r.cycles >= r.job.length:
                 del node.res[job_id]
                 self.finished[job_id] = self.finished.get(job_id, 0) + 1
+                self.finished_at[job_id] = self.t
                 node.events.append(("finished", job_id, r.epoch, {
                     "state": "exited", "cycles": r.job.length, "exit_code": 0, "stdout": b"",
                     "stderr": b"", "error": None,

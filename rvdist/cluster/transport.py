@@ -32,7 +32,7 @@ class RayTransport:
     """Agents on the Ray nodes, and the news from them (see the module doc)."""
 
     def __init__(self, store: Any, slice_cycles: int, slots_per_node: Optional[int] = None,
-                 report_interval: float = 0.15, watch_interval: float = 0.2,
+                 report_interval: float = 0.2, watch_interval: float = 0.2,
                  memory_fraction: float = 0.5) -> None:
         self.store = store
         self.slice_cycles = slice_cycles
