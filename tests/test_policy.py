@@ -337,3 +337,20 @@ def test_equal_jobs_share_the_whole_cluster_equally() -> None:
     assert ends[0] >= 0.9 * ends[-1], ends          # 200 s each, give or take
     assert 190 <= ends[-1] <= 215
     assert control.counters["migrations"] == 0
+
+
+def test_a_node_lost_while_its_job_leaves_frees_the_destination() -> None:
+    p = placement(("a", 1), ("b", 1))
+    p.add_job("j")
+    (node,) = places(p.decide(0)).values()
+    other = "b" if node == "a" else "a"
+    p.request_move("j", other)
+    p.decide(1)
+    assert p.holds(other) == 1                  # reserved for the move
+    assert p.remove_node(node) == ["j"]
+    assert p.holds(other) == 0 and p.where("j") is None
+    assert places(p.decide(2)) == {"j": other}
+    p.request_move("j", None)
+    p.add_node("c", 1)
+    (e,) = p.decide(3)
+    assert e.to == "c" and p.remove_node("c") == [] and p.left("j") is None   # re-queued

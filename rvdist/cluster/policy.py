@@ -188,9 +188,14 @@ class Placement:
         self._draining.discard(node_id)
         if node is None:
             return []
-        lost = sorted(node.jobs, key=lambda j: self.jobs[j].seq)
+        # the jobs placed here (not those merely bound here: they are elsewhere)
+        lost = sorted((j for j in node.jobs if self.jobs[j].node == node_id),
+                      key=lambda j: self.jobs[j].seq)
         for job_id in lost:
             job = self.jobs[job_id]
+            dest = self.nodes.get(job.dest) if job.dest is not None else None
+            if dest is not None and job_id in dest.jobs:
+                self._reserve(dest, job, -1)
             job.node, job.leaving, job.dest = None, False, None
             self._enqueue(job)
         for job in self.jobs.values():          # leaving elsewhere, bound for this node
