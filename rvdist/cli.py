@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
                           description="Run the bundled example programs, each once uninterrupted "
                           "and once in random cycle slices, then as jobs on an embedded local Ray "
-                          "with live migration between hosts, and check every result.")
+                          "with a live move through the checkpoint store, and check every result.")
     demo.add_argument("--json", action="store_true", help="print one JSON object with all results")
     demo.add_argument("--seed", type=int, default=2026, help="seed of the random slice sizes")
     demo.add_argument("--no-ray", action="store_true", help="skip the part on the embedded local Ray")

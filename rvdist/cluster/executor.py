@@ -59,9 +59,11 @@ class Executor:
     ``report_interval`` seconds (at once when a job starts or ends).
 
     Every ``checkpoint_cycles`` cycles, an agent stores an incremental
-    checkpoint of each of its jobs, without passing it through the driver:
-    in ``checkpoint_dir`` (a path every node can reach, or an fsspec URL)
-    if given, else with a keeper actor on the driver's node. A job whose
+    checkpoint of each of its jobs, without passing it through the driver,
+    with a keeper actor on the driver's node, which writes them to
+    ``checkpoint_dir`` (a path on the driver's machine) if given, or to a
+    private directory; a ``checkpoint_dir`` that is an fsspec URL
+    (``s3://...``) is written by the agents directly. A job whose
     node dies resumes from there. With ``checkpoint_dir``, a job submitted
     with the ``job_id`` of an earlier run picks up that run's result or last
     checkpoint (see :meth:`submit`). Use it as a context manager, or call
@@ -96,12 +98,15 @@ class Executor:
                 kwargs.setdefault("num_cpus", os.cpu_count() or 1)
             ray.init(address=address, **kwargs)
         self._keeper = None
-        if self._dir_store is not None:
-            store: Any = self._dir_store
+        if checkpoint_dir is not None and "://" in str(checkpoint_dir):
+            store: Any = self._dir_store        # every node reaches the URL itself
         else:
+            # A keeper on this node writes the chains (to a local checkpoint_dir,
+            # or a private directory): agents elsewhere send it their checkpoints.
             here = ray.get_runtime_context().get_node_id()
+            root = os.path.abspath(checkpoint_dir) if checkpoint_dir is not None else None
             self._keeper = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=8)(Keeper).options(
-                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(root)
             store = KeeperStore(self._keeper)
         self._store = store
         self._lock = threading.Condition()

@@ -14,9 +14,11 @@ store outlives any worker node:
   snapshot, ``<job_id>.snap.<epoch>.<seq>`` its increments, and
   ``<job_id>.result.json`` a finished job's result (written by the driver).
 - :class:`Keeper` is an actor on the driver's node (the head node, for a
-  driver started there) that keeps chains the same way in a private
-  directory on its node; :class:`KeeperStore` is the handle agents use.
-  It is the default when no ``checkpoint_dir`` is given.
+  driver started there) that keeps chains the same way in a directory on
+  its node: a private one by default, or a ``checkpoint_dir`` that is a
+  local path (so that a path on the driver's machine works on any
+  cluster); :class:`KeeperStore` is the handle agents use. With a
+  ``checkpoint_dir`` URL, agents write there directly.
 
 Reading follows parent ids from the full snapshot, so an increment left
 over from before a compaction, or from an agent that lost the job, is
@@ -192,11 +194,13 @@ class DirStore:
 
 
 class Keeper:
-    """The default store: an actor on the driver's node keeping chains in a
-    private directory there (removed when the keeper stops)."""
+    """An actor on the driver's node keeping chains in a directory there:
+    ``root`` (a ``checkpoint_dir`` on the driver's machine), or by default a
+    private one, removed when the keeper stops."""
 
-    def __init__(self) -> None:
-        self._dir = tempfile.mkdtemp(prefix="rvdist-keeper-")
+    def __init__(self, root: Optional[str] = None) -> None:
+        self._private = root is None
+        self._dir = tempfile.mkdtemp(prefix="rvdist-keeper-") if root is None else root
         self._store = DirStore(self._dir)
         self._lock = threading.Lock()
         self._bytes = 0
@@ -224,7 +228,8 @@ class Keeper:
                 "jobs": sorted({n.split(".snap")[0] for n in names if ".snap" in n})}
 
     def close(self) -> None:
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._private:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
 
 class KeeperStore:
