@@ -322,6 +322,7 @@ class Executor:
         self._transport.close()
         if self._keeper is not None:
             try:
+                self._store.flush()
                 ray.get(self._keeper.close.remote(), timeout=10)
                 ray.kill(self._keeper)
             except Exception:

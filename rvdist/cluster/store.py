@@ -237,6 +237,10 @@ class KeeperStore:
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
+        self._deletes: list[Any] = []
+
+    def __reduce__(self) -> tuple:
+        return (KeeperStore, (self.actor,))
 
     def write(self, job_id: str, epoch: int, seq: int, full: bool, data: Any) -> int:
         import ray
@@ -247,7 +251,18 @@ class KeeperStore:
         return ray.get(self.actor.read.remote(job_id), timeout=300)
 
     def delete(self, job_id: str) -> None:
-        self.actor.delete.remote(job_id)     # nothing waits for it
+        """Forget a chain; nothing waits for it but :meth:`flush`."""
+        import ray
+        self._deletes.append(self.actor.delete.remote(job_id))
+        if len(self._deletes) > 64:
+            _, self._deletes = ray.wait(self._deletes, num_returns=len(self._deletes), timeout=0)
+
+    def flush(self, timeout: float = 30) -> None:
+        """Wait until the deletions asked for so far are done."""
+        import ray
+        if self._deletes:
+            ray.wait(self._deletes, num_returns=len(self._deletes), timeout=timeout)
+            self._deletes = []
 
 
 def open_store(checkpoint_dir: Any) -> DirStore:
