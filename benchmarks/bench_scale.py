@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import random
-import statistics
 import sys
 import threading
 import time

@@ -32,7 +32,7 @@ import pickle
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from rvdist.errors import RvError

@@ -23,7 +23,7 @@ import base64
 import enum
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 __all__ = ["JobState", "JobSpec", "JobResult", "Job", "is_preemption"]

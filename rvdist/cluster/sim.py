@@ -179,7 +179,7 @@ class SimCluster:
                 raise AssertionError(f"job {job.job_id} placed on {node.node_id} while "
                                      f"resident on {other.node_id}")
         start = self.stored.get(job.job_id, 0.0) if self.store_enabled else 0.0
-        r = node.res[job.job_id] = _Res(job, epoch, every, start)
+        node.res[job.job_id] = _Res(job, epoch, every, start)
         nbytes = 0
         if start:
             full, incs = self.chain[job.job_id]
