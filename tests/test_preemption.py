@@ -84,16 +84,20 @@ def test_a_node_that_joins_takes_work(cluster):
 
 def test_preempt_node_moves_every_job_off_before_the_deadline(cluster, extra_node):
     with Executor(slice_cycles=SLICE) as ex:
-        jobs = [ex.submit(GUESTS / "c/memsort.elf", args=["256k"], memory_size=8 << 20)
+        # long enough (about 60M cycles each) that the node still holds work
+        # when it is preempted, even on a busy machine
+        jobs = [ex.submit(GUESTS / "c/memsort.elf", args=["2"], memory_size=8 << 20)
                 for _ in range(6)]
         wait_for(lambda: any(on_node(j, extra_node.node_id) for j in jobs), 60,
                  "a job on the extra node")
         took = ex.preempt_node(extra_node.node_id, deadline_s=5)
         drained_at = time.time()
-        assert took < 1.0, f"the node took {took:.2f} s to empty"
+        # well before the deadline; how fast is the benchmark's business
+        # (bench_preemption.py), not a test's on a shared machine
+        assert took < 2.5, f"the node took {took:.2f} s to empty"
         assert extra_node.node_id not in ex.nodes()
         results = [j.result(timeout=180) for j in jobs]
-    m = reference("c/memsort.elf", ["256k"], memory_size=8 << 20)
+    m = reference("c/memsort.elf", ["2"], memory_size=8 << 20)
     assert all(same_as_reference(r, m) for r in results)
     for r in results:
         assert r.count("start") == 1 and r.recoveries == 0 and r.lost_cycles == 0, r.history
@@ -107,7 +111,7 @@ def test_a_ray_drain_notice_empties_the_node(cluster, extra_node):
     from ray.core.generated import autoscaler_pb2
 
     with Executor(slice_cycles=SLICE, watch_interval=0.1) as ex:
-        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["200000"]) for _ in range(6)]
+        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["5000000"]) for _ in range(6)]
         wait_for(lambda: any(on_node(j, extra_node.node_id) for j in jobs), 60,
                  "a job on the extra node")
         gcs = ray._private.worker.global_worker.gcs_client
@@ -119,9 +123,9 @@ def test_a_ray_drain_notice_empties_the_node(cluster, extra_node):
                  "the drained node to empty")
         (drain,) = ex.drains()
         assert drain["node"] == extra_node.node_id
-        assert drain["emptied_after"] < 1.0, drain
+        assert drain["emptied_after"] < 5.0, drain     # before the 10 s deadline
         results = [j.result(timeout=180) for j in jobs]
-    m = reference("c/intloop.elf", ["200000"])
+    m = reference("c/intloop.elf", ["5000000"])
     assert all(same_as_reference(r, m) for r in results), [r.to_dict() for r in results
                                                           if not same_as_reference(r, m)][:1]
     assert all(r.count("start") == 1 and r.lost_cycles == 0 for r in results)
