@@ -16,8 +16,9 @@
     | RayTransport (transport.py) | SimCluster  |                     v snapshots (never
     |   agents, polls, membership | (sim.py)    |       +---------------------------+ via
     +-------------------------------------------+       | store.py: Keeper actor on | the
-                                                        | the driver's node, or     | driver)
-     Job / JobResult / JobState (jobs.py)               | checkpoint_dir / fsspec   |
+                                                        | the driver's node (own    | driver)
+     Job / JobResult / JobState (jobs.py)               | dir or checkpoint_dir),   |
+                                                        | or an fsspec URL          |
                                                         +---------------------------+
 
 Nodes run their jobs slice by slice without asking the driver; the driver
