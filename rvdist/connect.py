@@ -30,6 +30,15 @@ DEFAULT_CONNECT_TIMEOUT = 30.0
 
 log = logging.getLogger(__name__)
 
+_on_hang: Optional[Callable[[str], None]] = None
+
+
+def set_hang_handler(handler: Optional[Callable[[str], None]]) -> None:
+    """What :func:`init_ray` calls when no ``on_hang`` is passed (the command
+    line registers one that prints the message and exits)."""
+    global _on_hang
+    _on_hang = handler
+
 
 def init_ray(address: Optional[str] = None, timeout: float = DEFAULT_CONNECT_TIMEOUT,
              options: Optional[dict[str, Any]] = None,
@@ -60,6 +69,7 @@ def init_ray(address: Optional[str] = None, timeout: float = DEFAULT_CONNECT_TIM
         target = _resolve(address)
         wait_for_listener(target, timeout)
     watchdog = None
+    on_hang = on_hang or _on_hang
     if on_hang is not None and address != "local":
         watchdog = threading.Timer(timeout, on_hang, [f"no Ray cluster answered at {address} "
                                                       f"within {timeout:g} s"])

@@ -99,7 +99,7 @@ def test_json_result() -> None:
     proc = rvdist_cli("run", "--json", "--slice-cycles", "50", HELLO, "a", "b")
     obj = json_result(proc)
     assert proc.returncode == 3
-    assert obj["status"] == "exited" and obj["exit_code"] == 3
+    assert obj["status"] == "done" and obj["exit_code"] == 3
     assert obj["stdout"] == "hello from rvdist\na\nb\n" and obj["stderr"] == ""
     assert obj["error"] is None
     assert obj["cost_model"] == "unit"
@@ -133,7 +133,7 @@ def test_stdin_from_file_and_pipe(tmp_path: Path) -> None:
 
 def test_memory_option() -> None:
     obj = json_result(rvdist_cli("run", "--json", "--memory", "64MiB", str(GUESTS / "c/memsort.elf"), "4k"))
-    assert (obj["status"], obj["exit_code"]) == ("exited", 0)
+    assert (obj["status"], obj["exit_code"]) == ("done", 0)
     assert obj["stdout"].startswith("elements=512\n") and "sorted=yes\n" in obj["stdout"]
     small = json_result(rvdist_cli("run", "--json", "--memory", "64KiB", str(GUESTS / "c/memsort.elf"), "4k"))
     assert small["error"]["kind"] == "program", "the program does not fit 64 KiB"
@@ -161,7 +161,7 @@ def test_guest_fault_json() -> None:
     proc = rvdist_cli("run", "--json", str(GUESTS / relpath))
     obj = json_result(proc)
     assert proc.returncode == 125
-    assert obj["status"] == "error" and obj["exit_code"] is None
+    assert obj["status"] == "failed" and obj["exit_code"] is None
     err = obj["error"]
     assert err["kind"] == "write_exec"
     assert (err["pc"], err["address"]) == (syms["fault_here"], syms["fault_addr"])
@@ -180,7 +180,7 @@ def test_every_fault_json(relpath: str) -> None:
     proc = rvdist_cli("run", "--json", *FAULT_OPTIONS.get(name, []), str(GUESTS / relpath))
     obj = json_result(proc)
     assert proc.returncode == (124 if name == "infinite_loop" else 125), proc.returncode
-    assert obj["status"] == "error"
+    assert obj["status"] == "failed"
     assert obj["error"] is not None, "a guest error must be described"
     assert {"kind", "pc", "address", "message"} <= obj["error"].keys()
     assert obj["error"]["pc"] == symbols(relpath)["fault_here"]
@@ -244,7 +244,7 @@ def test_bad_input_exits_2(case: str, json_mode: bool, tmp_path: Path) -> None:
     no_traceback(proc)
     if json_mode:
         obj = json_result(proc)
-        assert obj["status"] == "error" and obj["exit_code"] is None
+        assert obj["status"] == "failed" and obj["exit_code"] is None
         assert {"kind", "message"} <= obj["error"].keys() and obj["error"]["message"]
     else:
         assert proc.stdout == b""
