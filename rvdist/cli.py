@@ -312,6 +312,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                           cost_model=_cost_model(args.cost_model),
                           max_cycles=None if args.suspend_to else args.max_cycles,
                           output_limit=args.output_limit)
+    except ClusterUnavailable:
+        raise
     except (RvError, ValueError) as e:
         return _bad_input(args, e)
     return _drive(args, machine)

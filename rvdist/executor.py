@@ -578,11 +578,13 @@ class Executor:
         except Exception as e:
             slot.alive = False
             return f"the host on node {slot.node_id} failed: {_root_cause(e)}"
-        theirs, ours = out["origin"], _origin.origin()
-        if theirs["fingerprint"] != ours["fingerprint"]:
+        theirs = out.get("origin") if isinstance(out, dict) else None
+        ours = _origin.origin()
+        if theirs is None or theirs.get("fingerprint") != ours["fingerprint"]:
             slot.alive = False
             _kill(slot.actor)
-            return (f"the host on node {slot.node_id} imported rvdist from {theirs['path']}, "
+            where = f"from {theirs.get('path')}" if theirs else "of an older version"
+            return (f"the host on node {slot.node_id} imported rvdist {where}, "
                     f"whose code differs from this driver's ({ours['path']})")
         self._slot_ready(slot)
         return None

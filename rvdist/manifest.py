@@ -184,7 +184,10 @@ def _program(base: Path, relpath: str, programs: dict[Path, Program]) -> Program
         if not path.is_file():
             raise ConfigError(f"program {path} does not exist" if not path.exists()
                               else f"program {path} is not a file")
-        prog = programs[path] = Program.from_file(path)
+        try:
+            prog = programs[path] = Program.from_file(path)
+        except RvError as e:
+            raise ConfigError(f"program {path}: {e}") from None
     return prog
 
 
