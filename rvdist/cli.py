@@ -320,16 +320,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_on_ray(args: argparse.Namespace, program: Program, stdin: bytes) -> int:
-    """``rvdist run`` as one job on the executor; output is printed when it ends."""
+    """``rvdist run`` as one job on the executor; output is printed when it ends
+    (before Ray shuts down, which takes another second or so)."""
     from rvdist.executor import Executor
 
     started = time.perf_counter()
-    with Executor(address=args.address, slice_cycles=args.slice_cycles,
-                  **_executor_options(args)) as ex:
+    options = _executor_options(args)
+    if args.address is None and not os.environ.get("RAY_ADDRESS"):
+        # An embedded Ray for one job: one CPU, so Ray prestarts one worker
+        # process instead of one per core, and the one host takes it.
+        options["ray_init"] = {"num_cpus": 1, **options.get("ray_init", {})}
+    # One job needs one host per node (more only to survive a node's loss).
+    with Executor(address=args.address, slice_cycles=args.slice_cycles, slots_per_node=1,
+                  **options) as ex:
         r = ex.submit(program, args=args.args, stdin=stdin, memory_size=args.memory,
                       cost_model=_cost_model(args.cost_model), max_cycles=args.max_cycles,
                       output_limit=args.output_limit).result()
-    elapsed = time.perf_counter() - started
+        return _report_job(args, program, r, time.perf_counter() - started)
+
+
+def _report_job(args: argparse.Namespace, program: Program, r: Any, elapsed: float) -> int:
+    """Print a job's result as ``rvdist run`` does, and return its exit status."""
     if r.status != "done" and r.error and r.error.get("kind") in ("config", "program"):
         return _bad_input(args, ValueError(r.error["message"]))
     if args.json:
