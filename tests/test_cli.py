@@ -52,8 +52,11 @@ def test_help() -> None:
     run = rvdist_cli("run", "--help")
     assert run.returncode == 0
     for option in (b"--json", b"--max-cycles", b"--slice-cycles", b"--memory", b"--stdin",
-                   b"--cost-model", b"--output-limit", b"124", b"125"):
+                   b"--cost-model", b"--output-limit", b"124", b"125", b"69", b"--connect-timeout",
+                   b"--verbose"):
         assert option in run.stdout, f"{option!r} missing from `rvdist run --help`"
+    text = b" ".join(run.stdout.split())
+    assert b"Prefer --local for short programs" in text, "say when --local is the better choice"
     no_traceback(top)
     no_traceback(run)
 

@@ -89,6 +89,7 @@ def test_a_checkout_without_its_core_is_stepped_past(cluster, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.install
 def test_readme_first_command_in_a_fresh_clone(tmp_path):
     """`pip install . && rvdist demo` in the root of a fresh clone, in a fresh venv."""
     if shutil.which("git") is None:
