@@ -223,8 +223,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _in_ray_job_working_dir() -> bool:
+    """Whether this process is a ``ray job submit`` driver run in a copy of a working dir."""
+    try:
+        config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+        return bool((config.get("runtime_env") or {}).get("working_dir"))
+    except (ValueError, AttributeError):
+        return False
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from rvdist.batch import run_batch
+    if _in_ray_job_working_dir():
+        for option in ("out", "events", "checkpoint_dir"):
+            value = getattr(args, option)
+            if value and not Path(value).is_absolute():
+                print(f"rvdist: warning: --{option.replace('_', '-')} {value} is relative, and "
+                      f"this Ray job runs in a temporary copy of its working directory, which "
+                      f"Ray deletes: give an absolute path to keep it", file=sys.stderr, flush=True)
     return run_batch(Path(args.manifest), Path(args.out) if args.out else None, args.address,
                      args.slice_cycles, args.quiet,
                      checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
@@ -271,7 +287,7 @@ def _text_fields(name: str, data: bytes) -> dict[str, Any]:
 
 def _bad_input(args: argparse.Namespace, err: Exception, code: int = EXIT_BAD_INPUT) -> int:
     """Report an error that stopped the command, in one line (or one JSON object)."""
-    if getattr(args, "json", False) and args.command in ("run", "resume"):
+    if getattr(args, "json", False):
         info = err.to_dict() if isinstance(err, RvError) else \
             {"kind": "input", "message": str(err), "pc": None, "address": None}
         _emit_json({"status": "failed", "exit_code": None, "error": info}, args.results)

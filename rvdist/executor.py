@@ -477,7 +477,8 @@ class Executor:
         with self._lock:
             if node_id not in self._drains:
                 raise ConfigError(f"node {node_id} was not preempted")
-            if node_id in self._dead_nodes:
+            node = [n for n in ray.nodes() if n["NodeID"] == node_id and n.get("Alive")]
+            if not node or node_id in self._dead_nodes:
                 raise ConfigError(f"node {node_id} is gone")
             if self._gcs is not None:
                 draining = {n.hex() if isinstance(n, bytes) else str(n)
@@ -489,7 +490,7 @@ class Executor:
             for slot in self._slots:
                 if slot.node_id == node_id and slot.alive:
                     slot.draining = False
-            for slot in self._start_hosts([n for n in ray.nodes() if n["NodeID"] == node_id]):
+            for slot in self._start_hosts(node):
                 self._inflight[slot.actor.warm_up.remote()] = _Call("start", None, slot)
             self._lock.notify_all()
 

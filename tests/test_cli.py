@@ -324,3 +324,24 @@ def test_run_goes_through_the_executor_by_default(cluster) -> None:
     assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\na\n")
     proc = rvdist_cli("run", "--address", cluster.address, "--max-cycles", "50", HELLO, local=False)
     assert proc.returncode == 124 and b"cycles" in proc.stderr
+
+
+def test_suspend_resume_and_snapshot_info_share_the_status_vocabulary(tmp_path: Path) -> None:
+    primes, snap = str(GUESTS / "c/primes.elf"), tmp_path / "a.snap"
+    whole = json_result(rvdist_cli("run", "--json", primes, "3000"))
+    part = rvdist_cli("run", "--json", "--max-cycles", "20000", "--suspend-to", str(snap), primes, "3000")
+    obj = json_result(part)
+    assert (part.returncode, obj["status"], obj["cycles"]) == (75, "suspended", 20000)
+    info = json_result(rvdist_cli("snapshot", "info", "--json", str(snap)))
+    assert info["cycles"] == 20000
+    rest = rvdist_cli("resume", "--json", str(snap), primes)
+    done = json_result(rest)
+    assert (rest.returncode, done["status"], done["cycles"], done["stdout"]) == \
+        (0, "done", whole["cycles"], whole["stdout"])
+    assert whole["status"] == "done"
+    (tmp_path / "bad.snap").write_bytes(b"junk")
+    for cmd in (("snapshot", "info", "--json", str(tmp_path / "bad.snap")),
+                ("resume", "--json", str(tmp_path / "bad.snap"), primes)):
+        proc = rvdist_cli(*cmd)
+        bad = json_result(proc)
+        assert (proc.returncode, bad["status"], bad["error"]["kind"]) == (2, "failed", "snapshot"), cmd

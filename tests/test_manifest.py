@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -108,3 +109,18 @@ def test_job_ids_depend_on_content_not_paths(tmp_path):
     path = tmp_path / "c" / "jobs.jsonl"
     path.write_text(json.dumps(jobs[3]) + "\n")
     assert manifest.load(path)[0].job_id != here[3].job_id
+
+
+def test_relative_outputs_inside_a_ray_job_are_warned_about(tmp_path):
+    """Inside `ray job submit --working-dir`, the batch runs in a copy that Ray deletes."""
+    path = tmp_path / "jobs.jsonl"
+    path.write_text(json.dumps({"program": "missing.elf"}) + "\n")
+    env = dict(os.environ, RAY_JOB_CONFIG_JSON_ENV_VAR=json.dumps(
+        {"runtime_env": {"working_dir": "gcs://_ray_pkg_0123.zip"}}))
+    proc = subprocess.run([sys.executable, "-m", "rvdist.cli", "batch", str(path), "--out",
+                           "results.jsonl", "--events", str(tmp_path / "events.jsonl")],
+                          capture_output=True, timeout=60, env=env)
+    text = proc.stderr.decode()
+    assert proc.returncode == 2, text
+    warnings = [ln for ln in text.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and "--out results.jsonl is relative" in warnings[0], text
