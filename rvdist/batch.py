@@ -176,7 +176,7 @@ class _EventLog:
     """Appends each event as one JSON line, flushed at once."""
 
     def __init__(self, path: Optional[Path], append: bool, tally: _Tally) -> None:
-        self.file = open(path, "a" if append else "w") if path else None
+        self.file = _open(path, "a" if append else "w") if path else None
         self.tally = tally
         self.lock = threading.Lock()
 
@@ -221,10 +221,10 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
                 print(line, file=stream, flush=True)
     tally = _Tally()
     progress = _Progress(len(entries), stream, quiet)
-    sink = open(out, "w") if out else None
-    results = sink or results or sys.stdout
-    event_log = None
+    sink = event_log = None
     try:
+        sink = _open(out, "w") if out else None
+        results = sink or results or sys.stdout
         event_log = _EventLog(events, resume, tally)
         with Executor(address=address, slice_cycles=slice_cycles, checkpoint_dir=checkpoint_dir,
                       checkpoint_cycles=checkpoint_cycles or DEFAULT_CHECKPOINT_CYCLES,
@@ -263,6 +263,13 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
             if f is not None:
                 f.close()
     return 1 if tally.failed else 0
+
+
+def _open(path: Path, mode: str) -> TextIO:
+    try:
+        return open(path, mode)
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _report_stop(stop: BaseException, stream: TextIO, total: int, done: int,

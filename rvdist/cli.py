@@ -556,6 +556,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"rvdist: stopped by {signal.Signals(signum).name}", file=sys.stderr,
                       flush=True)
             return 128 + signum
+        except BrokenPipeError:     # the reader of our results went away (| head)
+            return EXIT_FAILURE
         except ClusterUnavailable as e:
             return _bad_input(args, e, EXIT_UNAVAILABLE)
         except ConfigError as e:
