@@ -130,3 +130,9 @@ class SnapshotError(RvError):
     """A snapshot cannot be decoded or does not fit the machine it is restored into."""
 
     kind = "snapshot"
+
+
+class ClusterUnavailable(RvError):
+    """No Ray cluster answered at the address given, or no rvdist host could start on it."""
+
+    kind = "cluster"

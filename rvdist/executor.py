@@ -13,6 +13,6 @@ This module keeps the executor's import path; the parts live in
 """
 
 from rvdist.cluster.executor import DEFAULT_CHECKPOINT_CYCLES, Executor
-from rvdist.cluster.jobs import Job, JobResult
+from rvdist.cluster.jobs import Job, JobResult, is_preemption
 
-__all__ = ["Executor", "Job", "JobResult", "DEFAULT_CHECKPOINT_CYCLES"]
+__all__ = ["Executor", "Job", "JobResult", "DEFAULT_CHECKPOINT_CYCLES", "is_preemption"]
