@@ -111,7 +111,7 @@ def test_readme_first_command_in_a_fresh_clone(tmp_path):
     assert proc.returncode == 0, f"{out}\n{err[-3000:]}"
     assert "Traceback" not in err, err[-3000:]
     installed = subprocess.run([str(venv / "bin" / "python"), "-c",
-                                "import rvdist.hosts, sys; sys.stdout.write(rvdist.hosts.__file__)"],
+                                "import rvdist.cluster.agent as a, sys; sys.stdout.write(a.__file__)"],
                                cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert "site-packages" in installed.stdout, "the install was not a regular (non-editable) one"
     lines = out.splitlines()

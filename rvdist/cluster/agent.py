@@ -105,9 +105,12 @@ class NodeAgent:
 
     # -- the driver's calls ----------------------------------------------------------
 
-    def warm_up(self) -> bytes:
-        """A reply big enough to go through the object store (see WARM_UP_BYTES)."""
-        return bytes(WARM_UP_BYTES)
+    def warm_up(self) -> dict[str, Any]:
+        """A reply big enough to go through the object store (see
+        WARM_UP_BYTES). It names the rvdist this agent imported (``origin``:
+        ``path`` and ``fingerprint``), which must be the driver's."""
+        from rvdist import _origin
+        return {"origin": _origin.origin(), "pad": bytes(WARM_UP_BYTES)}
 
     def command(self, commands: list[tuple]) -> None:
         """Carry out the driver's commands (see the module doc), in order."""

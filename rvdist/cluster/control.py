@@ -61,14 +61,18 @@ class Controller:
 
     ``lock`` guards everything here (the executor's public calls take it
     too). ``on_end(job, result)`` runs, under the lock, when a job ends;
-    ``cleanup(job_id)`` forgets a finished job's checkpoints.
+    ``cleanup(job_id)`` forgets a finished job's checkpoints;
+    ``on_event(job, event)`` is told of every event as it joins a job's
+    history (a run of slices once per report that grows it).
     """
 
     def __init__(self, transport: Transport, placement: Placement,
                  lock: Optional[threading.Condition] = None,
                  on_end: Optional[Callable[[Job, JobResult], None]] = None,
                  cleanup: Optional[Callable[[str], None]] = None,
-                 track_history: bool = True) -> None:
+                 track_history: bool = True,
+                 on_event: Optional[Callable[[Job, dict[str, Any]], None]] = None) -> None:
+        self.on_event = on_event
         self.transport = transport
         self.placement = placement
         self.lock = lock or threading.Condition()
@@ -89,6 +93,7 @@ class Controller:
     def submit(self, job: Job) -> None:
         self.jobs[job.id] = job
         job._locate = self.placement.where
+        job._observer = self.on_event
         if job.done():
             return
         self.placement.add_job(job.id, job.priority, job.spec.memory)
@@ -340,14 +345,15 @@ class Controller:
     def stats(self) -> dict[str, int]:
         """Counters over all jobs (see :meth:`rvdist.Executor.stats`)."""
         jobs = self.jobs.values()
-        events: dict[str, int] = {"preempt": 0}
+        events: dict[str, int] = {}
+        preemptions = 0
         for j in jobs:
             for ev in (j.history if j._result is None else j._result.history):
                 events[ev["event"]] = events.get(ev["event"], 0) + 1
-                events["preempt"] += is_preemption(ev)
+                preemptions += is_preemption(ev)
         return {"jobs": len(self.jobs), "done": sum(j.done() for j in jobs),
                 "cycles": sum(j.cycles if j._result is None else j._result.cycles for j in jobs),
                 "lost_cycles": sum(j.lost_cycles if j._result is None else j._result.lost_cycles
                                    for j in jobs),
-                "migrations": events.get("migrate", 0), "preemptions": events["preempt"],
+                "migrations": events.get("migrate", 0), "preemptions": preemptions,
                 "recoveries": events.get("lost", 0), "checkpoints": events.get("checkpoint", 0)}

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -25,7 +25,8 @@ from rvdist.cluster.jobs import Job, JobResult, JobSpec
 from rvdist.cluster.policy import Placement
 from rvdist.cluster.store import DirStore, Keeper, KeeperStore
 from rvdist.cluster.transport import RayTransport
-from rvdist.errors import ConfigError, RvError, SnapshotError
+from rvdist.connect import DEFAULT_CONNECT_TIMEOUT, init_ray
+from rvdist.errors import ClusterUnavailable, ConfigError, RvError, SnapshotError
 from rvdist.machine import DEFAULT_MEMORY_SIZE
 from rvdist.program import Program
 from rvdist.snapshot import Snapshot
@@ -66,15 +67,23 @@ class Executor:
     (``s3://...``) is written by the agents directly. A job whose
     node dies resumes from there. With ``checkpoint_dir``, a job submitted
     with the ``job_id`` of an earlier run picks up that run's result or last
-    checkpoint (see :meth:`submit`). Use it as a context manager, or call
-    :meth:`shutdown`.
+    checkpoint (see :meth:`submit`). ``on_event(job, event)`` is called
+    with each event as it joins a job's history (see :class:`JobResult`;
+    a run of slices once for each report that grows it), on the control
+    thread and with the executor's lock held: it must be quick and must
+    not call the executor. An ``address`` where nothing answers within
+    ``connect_timeout`` seconds, or a cluster where no agent can start,
+    raises :class:`~rvdist.errors.ClusterUnavailable`. Use it as a context
+    manager, or call :meth:`shutdown`.
     """
 
     def __init__(self, address: Optional[str] = None, slice_cycles: int = 10_000_000,
                  slots_per_node: Optional[int] = None, ray_init: Optional[dict[str, Any]] = None,
                  checkpoint_cycles: Optional[int] = DEFAULT_CHECKPOINT_CYCLES,
                  checkpoint_dir: Union[str, os.PathLike, None] = None,
-                 watch_interval: float = 0.2, report_interval: float = 0.2) -> None:
+                 watch_interval: float = 0.2, report_interval: float = 0.2,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 on_event: Optional[Callable[[Job, dict[str, Any]], None]] = None) -> None:
         if not isinstance(slice_cycles, int) or slice_cycles <= 0:
             raise ConfigError(f"slice_cycles must be a positive integer, got {slice_cycles!r}")
         if checkpoint_cycles is not None and (not isinstance(checkpoint_cycles, int)
@@ -85,18 +94,10 @@ class Executor:
         self.checkpoint_cycles = checkpoint_cycles
         self.checkpoint_dir = checkpoint_dir
         self._dir_store = DirStore(checkpoint_dir) if checkpoint_dir is not None else None
-        self._owns_ray = not ray.is_initialized()
-        if self._owns_ray:
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            kwargs = {"include_dashboard": False, "log_to_driver": False,
-                      "logging_level": logging.ERROR, **(ray_init or {})}
-            if address is None:
-                # Inside a Ray job (ray job submit) RAY_ADDRESS names the cluster;
-                # otherwise start a private local Ray sized to this machine.
-                address = os.environ.get("RAY_ADDRESS") or "local"
-            if address == "local":
-                kwargs.setdefault("num_cpus", os.cpu_count() or 1)
-            ray.init(address=address, **kwargs)
+        # Inside a Ray job (ray job submit) RAY_ADDRESS names the cluster;
+        # otherwise a private local Ray sized to this machine is started.
+        self._owns_ray = init_ray(address, connect_timeout, ray_init)
+        self._on_event = on_event
         self._keeper = None
         if checkpoint_dir is not None and "://" in str(checkpoint_dir):
             store: Any = self._dir_store        # every node reaches the URL itself
@@ -114,16 +115,20 @@ class Executor:
                                        report_interval=report_interval,
                                        watch_interval=watch_interval)
         self._control = Controller(self._transport, Placement(checkpoint_cycles), self._lock,
-                                   on_end=self._ended, cleanup=store.delete)
+                                   on_end=self._ended, cleanup=store.delete,
+                                   on_event=self._event if on_event is not None else None)
         self._closed = False
         self._seq = 0
         self._programs: dict[str, Any] = {}
-        if not self._transport.start():
+        started, problems = self._transport.start()
+        if not started:
             self._transport.close()
+            if self._keeper is not None:
+                _kill(self._keeper)
             if self._owns_ray:
                 ray.shutdown()
-            raise RvError("no rvdist agent could be started: the cluster has no live node "
-                          "with a free CPU")
+            why = problems[0] if problems else "the cluster has no live node with a free CPU"
+            raise ClusterUnavailable(f"no rvdist agent could be started: {why}")
         self._control.step(0)       # the joins
         self._thread = threading.Thread(target=self._loop, name="rvdist-control", daemon=True)
         self._thread.start()
@@ -355,6 +360,17 @@ class Executor:
                     self._lock.notify_all()
                 return
 
+    def _event(self, job: Job, ev: dict[str, Any]) -> None:
+        """Pass an event to ``on_event``; a failing observer is dropped, not the jobs."""
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(job, ev)
+        except Exception as e:
+            log.warning("rvdist: the event callback failed (%s: %s); no more events go to it",
+                        type(e).__name__, e)
+            self._on_event = None
+
     def _cancel(self, job: Job) -> None:
         with self._lock:
             self._control.cancel(job)
@@ -385,3 +401,10 @@ class Executor:
             raise SnapshotError(f"the checkpoint of job {job_id} is of another program "
                                 f"({first['program']['name']!r})")
         return None, int(Snapshot.from_bytes(chain[-1]).info()["cycles"])
+
+
+def _kill(actor: Any) -> None:
+    try:
+        ray.kill(actor)
+    except Exception:   # its node may be gone already
+        pass

@@ -192,6 +192,7 @@ class Job:
         self._on_cancel = on_cancel
         self.state = JobState.PENDING
         self._locate: Any = None               # job id -> its node (the policy's books)
+        self._observer: Any = None             # (job, event) -> None, told of every event
         self.epoch = 0                         # bumped by every placement
         self.started = False                   # ran at least once (or resumed)
         self.cycles = 0                        # last reported guest cycles
@@ -217,14 +218,19 @@ class Job:
     def event(self, event: str, node: Optional[str], **extra: Any) -> None:
         """Append an event; consecutive slice runs on one node grow one event."""
         now = time.time()
+        ev = {"event": event, "node": node, "time": now, **extra}
         if event == "slice" and self.history:
             last = self.history[-1]
             if last["event"] == "slice" and last["node"] == node:
                 last["slices"] += extra.get("slices", 1)
                 last["cycles"] = extra["cycles"]
                 last["time"] = now
+                if self._observer is not None:
+                    self._observer(self, ev)    # the observer sees each report's run
                 return
-        self.history.append({"event": event, "node": node, "time": now, **extra})
+        self.history.append(ev)
+        if self._observer is not None:
+            self._observer(self, dict(ev))
 
     def end(self, status: str, exit_code: Optional[int] = None, stdout: bytes = b"",
             stderr: bytes = b"", error: Optional[dict[str, Any]] = None,

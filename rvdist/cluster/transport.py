@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import threading
 import time
 from typing import Any, Optional
@@ -21,6 +22,7 @@ from typing import Any, Optional
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from rvdist import _origin
 from rvdist.cluster.agent import agent_actor
 
 __all__ = ["RayTransport"]
@@ -53,17 +55,21 @@ class RayTransport:
         self._drains_seen: set[str] = set()
         self._last_watch = 0.0
         self._gcs = _gcs_client()
+        self.problems: list[str] = []           # why agents failed to start
 
     # -- start-up ------------------------------------------------------------------
 
-    def start(self, timeout: float = 120) -> int:
-        """Start agents on the live nodes and wait until they are ready; returns how many."""
+    def start(self, timeout: float = 120) -> tuple[int, list[str]]:
+        """Start agents on the live nodes and wait until they are ready;
+        returns how many are, and one line for each that failed."""
         self._start_agents(ray.nodes())
         refs = list(self._starting)
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
         for ref in ready:
             self._started(ref)
-        return sum(1 for n in self._news if n[0] == "join")
+        if refs and not ready and not self.problems:
+            self.problems.append(f"no agent answered within {timeout:.0f} s")
+        return sum(1 for n in self._news if n[0] == "join"), list(self.problems)
 
     def _start_agents(self, nodes: list[dict[str, Any]]) -> None:
         for node in nodes:
@@ -88,9 +94,18 @@ class RayTransport:
             return
         nid, slots, budget = entry
         try:
-            ray.get(ref, timeout=60)
-        except Exception:
+            out = ray.get(ref, timeout=60)
+        except Exception as e:
+            self.problems.append(f"the agent on node {nid} failed: {_root_cause(e)}")
             self._gone(nid, "agent did not start")
+            return
+        theirs = out.get("origin") if isinstance(out, dict) else None
+        ours = _origin.origin()
+        if theirs is None or theirs.get("fingerprint") != ours["fingerprint"]:
+            where = f"from {theirs.get('path')}" if theirs else "of an older version"
+            self.problems.append(f"the agent on node {nid} imported rvdist {where}, whose code "
+                                 f"differs from this driver's ({ours['path']})")
+            self._gone(nid, "agent runs other rvdist code")
             return
         if nid not in self.agents:
             return
@@ -236,3 +251,14 @@ def _gcs_client() -> Any:
     except AttributeError:
         log.warning("rvdist: this Ray has no GCS client API; drain notices are not watched")
         return None
+
+
+def _root_cause(e: BaseException) -> str:
+    """The last exception line of a Ray error (whose text holds a remote
+    traceback with terminal colours), e.g. the ImportError that kept an
+    actor from starting."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    lines = [ln.strip() for ln in text.splitlines()]
+    raised = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:", ln)]
+    # Ray wraps a failed import in a RuntimeError that quotes the real one after it.
+    return raised[-1] if raised else (lines[0] if lines else type(e).__name__)
