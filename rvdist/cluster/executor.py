@@ -128,7 +128,7 @@ class Executor:
             if self._owns_ray:
                 ray.shutdown()
             why = problems[0] if problems else "the cluster has no live node with a free CPU"
-            raise ClusterUnavailable(f"no rvdist agent could be started: {why}")
+            raise ClusterUnavailable(f"no rvdist host could be started: {why}")
         self._control.step(0)       # the joins
         self._thread = threading.Thread(target=self._loop, name="rvdist-control", daemon=True)
         self._thread.start()
