@@ -107,7 +107,7 @@ _json = st.recursive(
 @given(which=st.integers(0, 1000), where=st.integers(0, 10_000), value=_json)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_forged_header_values(snap_seeds, which, where, value) -> None:
-    """Any JSON value at any place of a snapshot's header dict: Snapshot.to_bytes
+    """Any JSON value at any place of a snapshot's header dict: Snapshot.with_header
     refuses it with a SnapshotError, or encodes it (checksums correct) into bytes
     that are then refused or restored like any other input."""
     seed = snap_seeds[which % len(snap_seeds)]

@@ -1216,9 +1216,9 @@ def test_zeroing_dirty_pages_of_a_running_machine_forgets_nothing(pool):
     npages = m.memory_size // PAGE
     data, zero = ffi.new("uint32_t[]", npages), ffi.new("uint32_t[]", npages)
     nd, nz = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-    lib.rv_list_pages(m._m, lib.RV_PAGE_DIRTY, data, nd, zero, nz)
+    lib.rv_list_pages(m.core, lib.RV_PAGE_DIRTY, data, nd, zero, nz)
     assert nd[0] > 8
-    assert lib.rv_scatter_pages(m._m, data, nd[0], ffi.NULL) == 0
+    assert lib.rv_scatter_pages(m.core, data, nd[0], ffi.NULL) == 0
     m.run(2_000_000)                                   # sorts (zeros) on those pages again
     assert m.read_memory(data[nd[0] // 2] * PAGE, PAGE) != bytes(PAGE) or m.read_memory(
         data[nd[0] - 1] * PAGE, PAGE) != bytes(PAGE)
@@ -1365,13 +1365,14 @@ def _table(entries: list[int]) -> bytes:
 
 def test_the_core_refuses_a_block_table_that_does_not_fit():
     """rv_scatter_raw_blocks reads nothing past the blocks, whatever the table says."""
-    m = Machine(guest("c/hello.elf"), memory_size=MiB)
+    m = Machine(guest("c/hello.elf"), memory_size=MiB).core
+    entry = guest("c/hello.elf").entry
     pages = ffi.new("uint32_t[]", [200, 201])
     blocks = bytes(2 * PAGE)
     bad = ffi.new("uint64_t *")
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks) - 1, _table([2, 2 * PAGE - 1, 0, 0]),
+    assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks) - 1, _table([2, 2 * PAGE - 1, 0, 0]),
                                      1, bad) == 0          # a compressed block is left to the caller
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), _table([2, 2 * PAGE - 1, 0, 0]),
+    assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks), _table([2, 2 * PAGE - 1, 0, 0]),
                                      1, bad) == -1 and bad[0] == 1    # a byte of the blocks left over
     for table in ([2, 2 * PAGE + 1, 0, 1],              # raw, but not a whole number of pages
                   [2, 2 * PAGE, 0, 0, 1, 0, 0, 0],      # more pages than listed
@@ -1379,31 +1380,42 @@ def test_the_core_refuses_a_block_table_that_does_not_fit():
                   [2, 3 * PAGE, 0, 1],                  # past the end of the blocks
                   [0, 0, 0, 1, 2, 2 * PAGE, 0, 1]):     # an empty block
         n = len(table) // 4
-        assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), _table(table),
+        assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks), _table(table),
                                          n, bad) == -1 and bad[0] == n, table
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks),
+    assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks),
                                      _table([2, 2 * PAGE, 0x1234, 1]), 1, bad) == -1
     assert bad[0] == 0                                  # a checksum mismatch in block 0
-    text = ffi.new("uint32_t[]", [m.program.entry // PAGE, 201])
-    assert lib.rv_scatter_raw_blocks(m._m, text, 2, blocks, len(blocks),
+    text = ffi.new("uint32_t[]", [entry // PAGE, 201])
+    assert lib.rv_scatter_raw_blocks(m, text, 2, blocks, len(blocks),
                                      _table([2, 2 * PAGE, 0, 1]), 1, bad) == \
         lib.RV_ERR_WRITE_READONLY
 
 
-def test_a_header_edited_after_decoding_is_checked_again():
-    """from_bytes checks the header once; restore trusts that only while
-    nobody else could have changed it."""
+def test_a_snapshot_never_changes_and_an_edited_header_is_checked_again():
+    """A snapshot is a value: its header dict is a copy, and with_header gives a
+    new snapshot, whose header is checked again (as from elsewhere) on restore."""
     prog = guest("c/hello.elf")
     data = _sparse_machine().snapshot().to_bytes()
     snap = Snapshot.from_bytes(data)
-    snap.header["state"]["pc"] += 2                     # a valid edit is honoured
-    assert Machine.restore(prog, snap).pc == Snapshot.from_bytes(data).header["state"]["pc"] + 2
-    snap = Snapshot.from_bytes(data)
+    pc = snap.header["state"]["pc"]
     header = snap.header
-    Machine.restore(prog, snap)
-    header["state"]["x"][5] = -1                        # edited through an earlier reference
+    header["state"]["pc"] += 2
+    assert snap.header["state"]["pc"] == pc and snap.to_bytes() == data    # the copy changed, not snap
+    moved = snap.with_header(header)                     # a valid edit is honoured
+    assert moved.header["state"]["pc"] == pc + 2 and snap.to_bytes() == data
+    assert Machine.restore(prog, moved).pc == pc + 2 and Machine.restore(prog, snap).pc == pc
+    header["state"]["x"][5] = -1                         # one the format cannot hold
     with pytest.raises(SnapshotError, match="malformed snapshot header"):
-        Machine.restore(prog, snap)
-    snap = Snapshot.from_bytes(data)
-    snap.chunks = [bytes(c) for c in snap.chunks]       # other block objects: not one span
-    assert observe(Machine.restore(prog, snap)) == observe(Machine.restore(prog, Snapshot.from_bytes(data)))
+        snap.with_header(header)
+    header["state"]["x"][5] = 0
+    header["state"]["x"][0] = 1                          # one the core refuses
+    with pytest.raises(SnapshotError, match="x0 must be 0"):
+        Machine.restore(prog, snap.with_header(header))
+    for name, value in (("header", {}), ("chunks", []), ("data_pages", b""), ("io_block", b"")):
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(snap, name, value)
+    assert snap.to_bytes() == data
+    rebuilt = Snapshot(snap.header, snap.data_pages, snap.zero_pages, snap.io_block,
+                       [bytes(c) for c in snap.chunks])     # other block objects: not one span
+    assert rebuilt == snap and rebuilt.to_bytes() == data
+    assert observe(Machine.restore(prog, rebuilt)) == observe(Machine.restore(prog, Snapshot.from_bytes(data)))
