@@ -65,7 +65,7 @@ if str(HERE) not in sys.path:          # run as a script: elfgen lives beside us
     sys.path.insert(0, str(HERE))
 
 import rvdist  # noqa: E402
-from elfgen import PF_R, PF_W, PF_X, PT_NOTE, Seg, make_elf, sample_elf  # noqa: E402
+from support.elfgen import PF_R, PF_W, PF_X, PT_NOTE, Seg, make_elf, sample_elf  # noqa: E402
 from rvdist import Machine, Program, RvError, Snapshot  # noqa: E402
 from rvdist._core import ffi, lib  # noqa: E402
 

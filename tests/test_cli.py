@@ -13,7 +13,7 @@ import pytest
 
 import rvdist
 
-from conftest import GUESTS, guest_paths, symbols
+from support.guests import GUESTS, guest_paths, symbols
 
 HELLO = str(GUESTS / "c/hello.elf")
 MSG = b"spam spam spam spam\n"

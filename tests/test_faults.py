@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import rvdist
-from conftest import GUESTS, guest, guest_paths, run_slices, symbols
+from support.guests import GUESTS, guest, guest_paths, run_slices, symbols
 from rvdist import (
     Breakpoint,
     CyclesExceeded,

@@ -10,21 +10,15 @@ import struct
 import pytest
 
 import rvdist
-from conftest import (
-    DATA,
+from support.rvasm import (
     ECALL,
-    GUESTS,
-    TEXT,
     add,
     addi,
     amo,
-    asm_elf,
     beq,
     bne,
     div,
     exit_with,
-    guest,
-    guest_paths,
     i_type,
     jal,
     lbu,
@@ -32,7 +26,6 @@ from conftest import (
     li,
     lui,
     lw,
-    memory_digest,
     mul,
     rem,
     sd,
@@ -40,7 +33,8 @@ from conftest import (
     sw,
     syscall,
 )
-from elfgen import PF_R, PF_W, PF_X, Seg, make_elf
+from support.guests import GUESTS, guest, guest_paths, memory_digest
+from support.elfgen import DATA, PF_R, PF_W, PF_X, TEXT, Seg, asm_elf, make_elf
 from rvdist import ConfigError, MemoryFault, ProgramError, RvError
 from rvdist.cost import CLASSES, MAX_COST, MODELS
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elfgen import (
+from support.elfgen import (
     ELFCLASS32,
     ELFDATA2MSB,
     EM_X86_64,

@@ -35,8 +35,9 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import guest, memory_digest
-from elfgen import PF_R, PF_W, PF_X, Seg, make_elf
+from support.guests import guest, memory_digest
+from support.elfgen import DATA, asm_elf
+from support.rvasm import ECALL, add, addi, exit_with, lr, lui, sc, sd
 from rvdist import SUSPEND, Machine, Program, Snapshot, SnapshotError
 from rvdist.errors import RvError, UnsupportedSyscall
 from rvdist.snapshot import FORMAT_VERSION
@@ -148,57 +149,14 @@ def expected_exit(case: Case) -> Optional[int]:
     return None
 
 
-# -- a tiny assembler for hand-made programs ------------------------------------
+# -- hand-made programs ----------------------------------------------------------
 
 ZERO, RA, SP, T0, T1, T2, S0, S1, A0, A1, A2, A7 = 0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 17
 
 
-def _itype(imm: int, rs1: int, f3: int, rd: int, op: int) -> int:
-    return ((imm & 0xFFF) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op
-
-
-def addi(rd: int, rs1: int, imm: int) -> int:
-    return _itype(imm, rs1, 0, rd, 0x13)
-
-
-def add(rd: int, rs1: int, rs2: int) -> int:
-    return (rs2 << 20) | (rs1 << 15) | (rd << 7) | 0x33
-
-
-def lui(rd: int, imm20: int) -> int:
-    return ((imm20 & 0xFFFFF) << 12) | (rd << 7) | 0x37
-
-
-def sd(rs2: int, rs1: int, imm: int) -> int:
-    return ((imm >> 5 & 0x7F) << 25) | (rs2 << 20) | (rs1 << 15) | (3 << 12) | ((imm & 0x1F) << 7) | 0x23
-
-
-def ld(rd: int, rs1: int, imm: int) -> int:
-    return _itype(imm, rs1, 3, rd, 0x03)
-
-
-def lr(width: str, rd: int, rs1: int) -> int:
-    return (0b00010 << 27) | (rs1 << 15) | ({"w": 2, "d": 3}[width] << 12) | (rd << 7) | 0x2F
-
-
-def sc(width: str, rd: int, rs2: int, rs1: int) -> int:
-    return (0b00011 << 27) | (rs2 << 20) | (rs1 << 15) | ({"w": 2, "d": 3}[width] << 12) | (rd << 7) | 0x2F
-
-
-ECALL = 0x00000073
-DATA = 0x12000
-
-
-def program(words: Sequence[int], name: str, data: bytes = bytes(8)) -> Program:
-    """An ELF with ``words`` as text at 0x10000 and one R+W page at DATA starting with ``data``."""
-    code = struct.pack(f"<{len(words)}I", *words)
-    elf = make_elf([Seg(0x10000, code, flags=PF_R | PF_X),
-                    Seg(DATA, data, memsz=PAGE, flags=PF_R | PF_W)], entry=0x10000)
-    return Program(elf, name=name)
-
-
-def exit_with(reg: int) -> list[int]:
-    return [addi(A0, reg, 0), addi(A7, ZERO, 93), ECALL]
+def program(code: Sequence[bytes], name: str, data: bytes = bytes(8)) -> Program:
+    """An ELF with ``code`` as text at TEXT and one R+W page at DATA starting with ``data``."""
+    return Program(asm_elf(b"".join(code), data=data, bss=PAGE - len(data)), name=name)
 
 
 def lrsc_program(width: str) -> Program:
@@ -213,7 +171,7 @@ def lrsc_program(width: str) -> Program:
         addi(T2, T2, 5),
         addi(T2, T2, 7),
         sc(width, T1, T0, A0),      # ... to here
-        *exit_with(T1),
+        exit_with(T1),
     ], name=f"lrsc_{width}")
 
 
@@ -231,7 +189,7 @@ def hostcall_program() -> Program:
         addi(A0, ZERO, 2),
         ECALL,
         add(S0, S0, A0),
-        *exit_with(S0),
+        exit_with(S0),
     ], name="hostcall")
 
 
@@ -241,7 +199,7 @@ def write_program() -> Program:
     for fd, off, n in ((2, 0, 3), (1, 3, 5), (2, 8, 2), (1, 10, 4)):
         words += [addi(A0, ZERO, fd), lui(A1, DATA >> 12), addi(A1, A1, off), addi(A2, ZERO, n),
                   addi(A7, ZERO, 64), ECALL]
-    return program([*words, *exit_with(ZERO)], name="writes", data=b"ERRout..ERoutt")
+    return program([*words, exit_with(ZERO)], name="writes", data=b"ERRout..ERoutt")
 
 
 # -- the core property: any schedule of slices, snapshots and restores ------------
