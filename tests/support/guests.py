@@ -74,15 +74,14 @@ def memory_digest(machine: rvdist.Machine) -> str:
     return hashlib.sha256(machine.read_memory(0, machine.memory_size)).hexdigest()
 
 
-def final_state(machine: rvdist.Machine, result: rvdist.RunResult, memory: bool = True) -> dict:
-    """Everything observable about a stopped machine, for comparing two runs
+def observe(machine: rvdist.Machine, memory: bool = True) -> dict:
+    """Everything observable about a machine, for comparing two runs
     (``memory=False``: all but the hash of guest memory)."""
-    err = result.error
+    err = machine.error
     state = {
-        "state": result.state,
-        "exit_code": result.exit_code,
+        "state": machine.state,
+        "exit_code": machine.exit_code,
         "error": None if err is None else (type(err).__name__, err.to_dict()),
-        "syscall": result.syscall,
         "cycles": machine.cycles,
         "pc": machine.pc,
         "registers": list(machine.registers),
@@ -90,7 +89,17 @@ def final_state(machine: rvdist.Machine, result: rvdist.RunResult, memory: bool 
         "stderr": machine.stderr,
         "stdin_position": machine.stdin_position,
         "brk": machine.brk,
+        "max_cycles": machine.max_cycles,
+        "memory_size": machine.memory_size,
     }
     if memory:
         state["memory"] = memory_digest(machine)
     return state
+
+
+def final_state(machine: rvdist.Machine, result: rvdist.RunResult, memory: bool = True) -> dict:
+    """:func:`observe` (but the cycle limit: runs under different limits are
+    compared), and how the run that stopped the machine ended."""
+    state = observe(machine, memory)
+    del state["max_cycles"]
+    return {**state, "result": result.state, "syscall": result.syscall}
