@@ -185,7 +185,7 @@ class _Resume(NamedTuple):
     of snapshots and the settings to change on the way."""
 
     chain: list[DecodedSnapshot]
-    max_cycles: Any             # ...: the snapshot's
+    max_cycles: Any             # Ellipsis: keep the snapshot's
     output_limit: Optional[int]     # None: the snapshot's
 
 
@@ -206,7 +206,7 @@ class Machine:
     :class:`~rvdist.errors.ProgramError` for a program that does not fit.
     """
 
-    #: Cap on stdin for machines not built by ``__init__`` (restored ones).
+    #: Cap on stdin for machines that :meth:`restore` builds (``__init__`` takes its own).
     stdin_limit: int = DEFAULT_STDIN_LIMIT
 
     def __init__(

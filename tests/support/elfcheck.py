@@ -18,24 +18,11 @@ from typing import Optional
 import pytest
 
 from rvdist.errors import ProgramError
-from rvdist.program import Program
+from rvdist.program import Program, Segment
 
 PAGE = 4096
 EM_RISCV, ET_EXEC, PT_LOAD, PN_XNUM = 243, 2, 1, 0xFFFF
 PF_X, PF_W, PF_R = 1, 2, 4
-
-
-@dataclass(frozen=True)
-class Seg:
-    index: int
-    vaddr: int
-    memsz: int
-    data: bytes
-    perms: str
-
-    @property
-    def end(self) -> int:
-        return self.vaddr + self.memsz
 
 
 @dataclass(frozen=True)
@@ -48,7 +35,7 @@ class Verdict:
 
     refusals: tuple[str, ...] = ()
     entry: int = 0
-    segments: tuple[Seg, ...] = ()
+    segments: tuple[Segment, ...] = ()
     parser_may_refuse: bool = False
 
 
@@ -109,18 +96,18 @@ def _verdict(data: bytes) -> Verdict:
             ("segment is both writable and executable", flags & PF_W and flags & PF_X),
         ) if broken]
         bad += found
-        perms = "r" + ("w" if flags & PF_W else "-") + ("x" if flags & PF_X else "-")
-        segs.append(Seg(i, vaddr, memsz, data[offset:offset + filesz], perms))
+        segs.append((i, Segment(vaddr, data[offset:offset + filesz], memsz, True, bool(flags & PF_W),
+                                bool(flags & PF_X))))
     if bad:
         return _refuse(*bad)
     if not segs:
         return _refuse("no PT_LOAD segment with a non-zero size")
     # Stage 5: the segments together: no overlap, no page shared by two kinds of permission.
-    segs.sort(key=lambda s: s.vaddr)
+    segs.sort(key=lambda item: item[1].vaddr)
     clashes = []
-    for k, low in enumerate(segs):
-        for high in segs[k + 1:]:
-            pair = f"segment {low.index} [{low.vaddr:#x}, {low.end:#x}) {low.perms} and segment {high.index}"
+    for k, (i, low) in enumerate(segs):
+        for j, high in segs[k + 1:]:
+            pair = f"segment {i} [{low.vaddr:#x}, {low.end:#x}) {low.perms} and segment {j}"
             if low.end > high.vaddr:
                 clashes.append(f"segments overlap: {pair}")
             elif low.perms != high.perms and (low.end - 1) // PAGE == high.vaddr // PAGE:
@@ -129,9 +116,9 @@ def _verdict(data: bytes) -> Verdict:
     if clashes:
         return _refuse(*clashes)
     # Stage 6: the entry point is code.
-    if not any(s.perms.endswith("x") and s.vaddr <= entry < s.end for s in segs):
+    if not any(s.executable and s.vaddr <= entry < s.end for _, s in segs):
         return _refuse(f"entry point {entry:#x} is not inside an executable segment")
-    return Verdict(entry=entry, segments=tuple(segs))
+    return Verdict(entry=entry, segments=tuple(s for _, s in segs))
 
 
 def assert_loads_as_judged(data: bytes) -> Optional[ProgramError]:
@@ -145,9 +132,7 @@ def assert_loads_as_judged(data: bytes) -> Optional[ProgramError]:
             if expected.parser_may_refuse and "malformed ELF file" in str(e):
                 return e
             raise
-        assert program.entry == expected.entry
-        got = [(s.vaddr, s.memsz, s.data, s.perms) for s in program.segments]
-        assert got == [(s.vaddr, s.memsz, s.data, s.perms) for s in expected.segments]
+        assert (program.entry, program.segments) == (expected.entry, expected.segments)
         return None
     with pytest.raises(ProgramError) as info:
         Program(data)
