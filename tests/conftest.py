@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from support.cluster import OBJECT_STORE
 from support.guests import GUESTS
-
-#: Object store of each node of the test cluster: Ray's default is 30% of RAM.
-OBJECT_STORE = 100 * 1024 * 1024
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 Every input, however mangled, must end in success or a typed
 :class:`rvdist.RvError` -- never another exception, a crash, a hang or an
 unbounded allocation. Inputs start from valid files (the committed guest
-ELFs, :func:`elfgen.sample_elf`, snapshots taken of the guests at
+ELFs, :func:`support.elfgen.sample_elf`, snapshots taken of the guests at
 interesting moments, and whatever is in ``tests/corpus``) and are mutated:
 bit flips, byte and multi-byte field changes with interesting values,
 truncation, extension, deletion, insertion, splicing with another seed,
@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:          # run as a script: elfgen lives beside us
+if str(HERE) not in sys.path:          # run as a script: support/ lives beside us
     sys.path.insert(0, str(HERE))
 
 import rvdist  # noqa: E402

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import rvdist
-
 from support.guests import GUESTS, guest_paths, symbols
+
 
 HELLO = str(GUESTS / "c/hello.elf")
 MSG = b"spam spam spam spam\n"

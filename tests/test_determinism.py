@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rvdist
-from support.rvasm import ECALL, add, addi, bne, li, lui, sd
 from support.elfgen import DATA, asm_elf
 from support.guests import GUESTS, final_state, guest, guest_paths, run_slices
+from support.rvasm import ECALL, add, addi, bne, li, lui, sd
 
 MiB = 1 << 20
 HOST = 500

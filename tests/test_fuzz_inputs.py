@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fuzz_inputs as fz
-from support.rvasm import ECALL, li
-from support.guests import guest
-from support.elfgen import DATA, PF_R, PF_W, PF_X, Seg, asm_elf, make_elf, sample_elf
 from rvdist import (ConfigError, CyclesExceeded, Machine, OutputLimitExceeded, Program,
                     ProgramError, RvError, Snapshot, SnapshotError)
 from rvdist.machine import DEFAULT_STDIN_LIMIT, MAX_ARGS_BYTES, MAX_MEMORY_SIZE
+from support.elfgen import DATA, PF_R, PF_W, PF_X, Seg, asm_elf, make_elf, sample_elf
+from support.guests import guest
+from support.rvasm import ECALL, li
 
 FAST_CASES = int(os.environ.get("RVDIST_FUZZ_FAST_CASES", "400"))
 SLOW_CASES = int(os.environ.get("RVDIST_FUZZ_CASES", "5000"))

@@ -10,6 +10,10 @@ import struct
 import pytest
 
 import rvdist
+from rvdist import ConfigError, CyclesExceeded, Machine, MemoryFault, ProgramError, RvError
+from rvdist.cost import CLASSES, MAX_COST, MODELS
+from support.elfgen import DATA, PF_R, PF_W, PF_X, TEXT, Seg, asm_elf, make_elf
+from support.guests import GUESTS, guest, guest_paths, memory_digest
 from support.rvasm import (
     ECALL,
     add,
@@ -33,10 +37,6 @@ from support.rvasm import (
     sw,
     syscall,
 )
-from support.guests import GUESTS, guest, guest_paths, memory_digest
-from support.elfgen import DATA, PF_R, PF_W, PF_X, TEXT, Seg, asm_elf, make_elf
-from rvdist import ConfigError, CyclesExceeded, Machine, MemoryFault, ProgramError, RvError
-from rvdist.cost import CLASSES, MAX_COST, MODELS
 
 U64 = (1 << 64) - 1
 MiB = 1 << 20

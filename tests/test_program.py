@@ -9,6 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rvdist.errors import ProgramError
+from rvdist.program import PAGE_SIZE, Program, Segment
+from support.elfcheck import assert_loads_as_judged, verdict
 from support.elfgen import (
     ELFCLASS32,
     ELFDATA2MSB,
@@ -26,9 +29,6 @@ from support.elfgen import (
     sample_elf,
     sample_segments,
 )
-from rvdist.errors import ProgramError
-from support.elfcheck import assert_loads_as_judged, verdict
-from rvdist.program import PAGE_SIZE, Program, Segment
 
 GUESTS = Path(__file__).parent / "guests"
 CODE = bytes(16)

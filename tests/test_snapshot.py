@@ -35,9 +35,6 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from support.guests import guest, memory_digest, observe
-from support.elfgen import DATA, asm_elf
-from support.rvasm import ECALL, add, addi, exit_with, lr, lui, sc, sd
 from rvdist import SUSPEND, Machine, Program, Snapshot, SnapshotError
 from rvdist.errors import RvError, UnsupportedSyscall
 from rvdist.snapshot import FORMAT_VERSION
@@ -1033,6 +1030,9 @@ def test_snapshot_error_is_an_rverror():
 
 from rvdist._core import ffi, lib  # noqa: E402
 from rvdist.machine import set_memory_pool_limit  # noqa: E402
+from support.elfgen import DATA, asm_elf
+from support.guests import guest, memory_digest, observe
+from support.rvasm import ECALL, add, addi, exit_with, lr, lui, sc, sd
 
 
 @pytest.fixture
