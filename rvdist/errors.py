@@ -6,6 +6,9 @@ syscall, running out of cycles) derive from :class:`GuestError` and carry
 the guest ``pc`` and, where it applies, the guest ``address``; they are
 reported in :class:`rvdist.RunResult.error` rather than raised, because a
 misbehaving guest is an outcome, not a bug in the host.
+
+The functions at the end are the one table from the core's error codes
+(``RV_ERR_*``, ``RV_SNAP_*``) to these errors.
 """
 
 from __future__ import annotations
