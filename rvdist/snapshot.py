@@ -408,7 +408,7 @@ def _rebuild(head: bytes, data_pages: bytes, zero_pages: bytes, io_block: bytes,
 class DecodedSnapshot(NamedTuple):
     """A snapshot as the core checked it (``rv_snap_decode``): its layout (with an
     aligned copy of the record), texts and sections, the page blocks as one
-    span. What :meth:`rvdist.Machine.restore` reads; never changed."""
+    span. What :meth:`rvdist.Machine.restore` reads: treat it as read-only."""
 
     lay: Any                # rv_snap_layout *
     rec: Any                # rv_snap_record *, into lay
