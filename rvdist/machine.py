@@ -515,7 +515,7 @@ class Machine:
         return cls(program, _resume=_Resume(decoded, max_cycles, output_limit))
 
     def _restore_from(self, program: Program, chain: list[DecodedSnapshot], max_cycles: Any,
-                output_limit: Optional[int]) -> None:
+                      output_limit: Optional[int]) -> None:
         """Become the machine a checked chain of snapshots recorded."""
         last = chain[-1]
         rec = last.rec
