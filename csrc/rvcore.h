@@ -79,10 +79,11 @@ typedef struct rv_buf {
 } rv_buf;
 
 /*
- * The whole machine is this one plain struct. Python may read any field
- * above "internal", but writes only the register file and pc: every other
- * change of state goes through a function below, so that the core alone
- * keeps its fields consistent.
+ * The whole machine is this one plain struct. Python may read its fields
+ * (and guest memory, to snapshot it), but writes only the register file and
+ * pc: every other change of state goes through a function below, so that
+ * the core alone keeps its fields consistent. Fields under "internal" are
+ * the core's own.
  */
 typedef struct rv_machine {
     uint64_t x[33];           /* x[32] is a sink: writes to x0 land there */
