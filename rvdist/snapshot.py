@@ -107,26 +107,17 @@ class Snapshot:
 
     def __init__(self, header: Union[Mapping[str, Any], _Encoded], data_pages: bytes, zero_pages: bytes,
                  io_block: bytes, chunks: Optional[Sequence[Any]] = ()) -> None:
+        # Every public attribute is a property without a setter, and __slots__
+        # leaves no room for others: nothing outside this class changes a snapshot.
         if isinstance(header, _Encoded):
-            head, data, decoded = header
+            self._head, self._data, self._decoded = header
         else:
-            head, data, decoded = _pack_header(header), None, None
-        init = object.__setattr__
-        init(self, "_head", head)
-        init(self, "_data_pages", bytes(data_pages))
-        init(self, "_zero_pages", bytes(zero_pages))
-        init(self, "_io_block", bytes(io_block))
+            self._head, self._data, self._decoded = _pack_header(header), None, None
+        self._data_pages = bytes(data_pages)
+        self._zero_pages = bytes(zero_pages)
+        self._io_block = bytes(io_block)
         # None: the blocks are one span of the decoded bytes, cut into views when asked for.
-        init(self, "_chunks", None if chunks is None else tuple(map(_frozen, chunks)))
-        init(self, "_data", data)
-        init(self, "_decoded", decoded)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"a Snapshot is immutable: cannot set {name!r} "
-                             f"(with_header() gives a snapshot with another header)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"a Snapshot is immutable: cannot delete {name!r}")
+        self._chunks = None if chunks is None else tuple(map(_frozen, chunks))
 
     def __reduce__(self) -> tuple:
         # Snapshots travel between processes (Ray pickles them): as the
@@ -175,7 +166,7 @@ class Snapshot:
     def chunks(self) -> tuple[Any, ...]:
         """The page blocks, lz4-compressed or stored raw, in table order (bytes-like)."""
         if self._chunks is None:
-            object.__setattr__(self, "_chunks", tuple(_chunk_views(self._decoded)))
+            self._chunks = tuple(_chunk_views(self._decoded))
         return self._chunks
 
     def with_header(self, header: Mapping[str, Any]) -> "Snapshot":
@@ -283,7 +274,7 @@ class Snapshot:
         if code:
             raise snapshot_decode_error(code, lay, n)
         view = memoryview(data)
-        rec = ffi.addressof(lay[0], "rec")
+        rec = ffi.addressof(lay, "rec")
         head = data[len(_PREFIX):lay.data_pages]
         data_pages, zero_pages = data[lay.data_pages:lay.zero_pages], data[lay.zero_pages:lay.io]
         io_block = data[lay.io:lay.blocks]
