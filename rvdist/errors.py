@@ -137,6 +137,12 @@ class SnapshotError(RvError):
     kind = "snapshot"
 
 
+class ClusterUnavailable(RvError):
+    """No Ray cluster answered at the address given, or no rvdist host could start on it."""
+
+    kind = "cluster"
+
+
 # -- the core's error codes as typed errors ---------------------------------------
 #
 # The core reports what went wrong as numbers (RV_ERR_* for a guest, RV_SNAP_*

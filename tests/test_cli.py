@@ -52,8 +52,11 @@ def test_help() -> None:
     run = rvdist_cli("run", "--help")
     assert run.returncode == 0
     for option in (b"--json", b"--max-cycles", b"--slice-cycles", b"--memory", b"--stdin",
-                   b"--cost-model", b"--output-limit", b"124", b"125"):
+                   b"--cost-model", b"--output-limit", b"124", b"125", b"69", b"--connect-timeout",
+                   b"--verbose"):
         assert option in run.stdout, f"{option!r} missing from `rvdist run --help`"
+    text = b" ".join(run.stdout.split())
+    assert b"Prefer --local for short programs" in text, "say when --local is the better choice"
     no_traceback(top)
     no_traceback(run)
 
@@ -100,7 +103,7 @@ def test_json_result() -> None:
     proc = rvdist_cli("run", "--json", "--slice-cycles", "50", HELLO, "a", "b")
     obj = json_result(proc)
     assert proc.returncode == 3
-    assert obj["status"] == "exited" and obj["exit_code"] == 3
+    assert obj["status"] == "done" and obj["exit_code"] == 3
     assert obj["stdout"] == "hello from rvdist\na\nb\n" and obj["stderr"] == ""
     assert obj["error"] is None
     assert obj["cost_model"] == "unit"
@@ -134,7 +137,7 @@ def test_stdin_from_file_and_pipe(tmp_path: Path) -> None:
 
 def test_memory_option() -> None:
     obj = json_result(rvdist_cli("run", "--json", "--memory", "64MiB", str(GUESTS / "c/memsort.elf"), "4k"))
-    assert (obj["status"], obj["exit_code"]) == ("exited", 0)
+    assert (obj["status"], obj["exit_code"]) == ("done", 0)
     assert obj["stdout"].startswith("elements=512\n") and "sorted=yes\n" in obj["stdout"]
     small = json_result(rvdist_cli("run", "--json", "--memory", "64KiB", str(GUESTS / "c/memsort.elf"), "4k"))
     assert small["error"]["kind"] == "program", "the program does not fit 64 KiB"
@@ -162,7 +165,7 @@ def test_guest_fault_json() -> None:
     proc = rvdist_cli("run", "--json", str(GUESTS / relpath))
     obj = json_result(proc)
     assert proc.returncode == 125
-    assert obj["status"] == "error" and obj["exit_code"] is None
+    assert obj["status"] == "failed" and obj["exit_code"] is None
     err = obj["error"]
     assert err["kind"] == "write_exec"
     assert (err["pc"], err["address"]) == (syms["fault_here"], syms["fault_addr"])
@@ -181,7 +184,7 @@ def test_every_fault_json(relpath: str) -> None:
     proc = rvdist_cli("run", "--json", *FAULT_OPTIONS.get(name, []), str(GUESTS / relpath))
     obj = json_result(proc)
     assert proc.returncode == (124 if name == "infinite_loop" else 125), proc.returncode
-    assert obj["status"] == "error"
+    assert obj["status"] == "failed"
     assert obj["error"] is not None, "a guest error must be described"
     assert {"kind", "pc", "address", "message"} <= obj["error"].keys()
     assert obj["error"]["pc"] == symbols(relpath)["fault_here"]
@@ -245,7 +248,7 @@ def test_bad_input_exits_2(case: str, json_mode: bool, tmp_path: Path) -> None:
     no_traceback(proc)
     if json_mode:
         obj = json_result(proc)
-        assert obj["status"] == "error" and obj["exit_code"] is None
+        assert obj["status"] == "failed" and obj["exit_code"] is None
         assert {"kind", "message"} <= obj["error"].keys() and obj["error"]["message"]
     else:
         assert proc.stdout == b""
@@ -328,3 +331,24 @@ def test_run_goes_through_the_executor_by_default(cluster) -> None:
     assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\na\n")
     proc = rvdist_cli("run", "--address", cluster.address, "--max-cycles", "50", HELLO, local=False)
     assert proc.returncode == 124 and b"cycles" in proc.stderr
+
+
+def test_suspend_resume_and_snapshot_info_share_the_status_vocabulary(tmp_path: Path) -> None:
+    primes, snap = str(GUESTS / "c/primes.elf"), tmp_path / "a.snap"
+    whole = json_result(rvdist_cli("run", "--json", primes, "3000"))
+    part = rvdist_cli("run", "--json", "--max-cycles", "20000", "--suspend-to", str(snap), primes, "3000")
+    obj = json_result(part)
+    assert (part.returncode, obj["status"], obj["cycles"]) == (75, "suspended", 20000)
+    info = json_result(rvdist_cli("snapshot", "info", "--json", str(snap)))
+    assert info["cycles"] == 20000
+    rest = rvdist_cli("resume", "--json", str(snap), primes)
+    done = json_result(rest)
+    assert (rest.returncode, done["status"], done["cycles"], done["stdout"]) == \
+        (0, "done", whole["cycles"], whole["stdout"])
+    assert whole["status"] == "done"
+    (tmp_path / "bad.snap").write_bytes(b"junk")
+    for cmd in (("snapshot", "info", "--json", str(tmp_path / "bad.snap")),
+                ("resume", "--json", str(tmp_path / "bad.snap"), primes)):
+        proc = rvdist_cli(*cmd)
+        bad = json_result(proc)
+        assert (proc.returncode, bad["status"], bad["error"]["kind"]) == (2, "failed", "snapshot"), cmd
