@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Mapping, Union
 
-#: The cost classes, in the order the C core indexes them.
+from rvdist._core import lib
+
+#: The cost classes, in the order the C core indexes them (RV_CLASS_*, checked below).
 CLASSES: tuple[str, ...] = (
     "alu",       # everything not listed below
     "jump",      # JAL, JALR and branches
@@ -23,7 +25,11 @@ CLASSES: tuple[str, ...] = (
     "atomic_d",  # LR.D, SC.D, AMO*.D
 )
 
-MAX_COST = 1_000_000
+if tuple(getattr(lib, f"RV_CLASS_{c.upper()}", None) for c in CLASSES) != tuple(range(lib.RV_NCLASSES)):
+    raise ImportError("rvdist.cost.CLASSES does not list the core's cost classes (RV_CLASS_* in "
+                      "csrc/rvcore.h) in their order")
+
+MAX_COST = lib.RV_MAX_COST
 
 MODELS: dict[str, dict[str, int]] = {
     "unit": {c: 1 for c in CLASSES},

@@ -22,7 +22,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 pytest.importorskip("ray")
 
 import rvdist  # noqa: E402
-from conftest import GUESTS, OBJECT_STORE  # noqa: E402
+from support.cluster import OBJECT_STORE  # noqa: E402
+from support.guests import GUESTS  # noqa: E402
 
 INTLOOP = GUESTS / "c/intloop.elf"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import rvdist
+from support.guests import GUESTS, guest_paths, symbols
 
-from conftest import GUESTS, guest_paths, symbols
 
 HELLO = str(GUESTS / "c/hello.elf")
 MSG = b"spam spam spam spam\n"
@@ -62,9 +62,10 @@ def test_help() -> None:
 
 
 def test_console_script() -> None:
+    """The `rvdist` command that `pip install` makes (pyproject's [project.scripts])."""
     exe = shutil.which("rvdist")
-    if exe is None:
-        pytest.skip("the rvdist console script is not on PATH")
+    assert exe is not None, "the rvdist console script is not on PATH: install the package " \
+                            "(pip install -e .) before running the tests"
     proc = subprocess.run([exe, "run", "--local", HELLO, "x"], capture_output=True, timeout=120)
     assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\nx\n")
     assert subprocess.run([exe, "--help"], capture_output=True, timeout=120).returncode == 0
@@ -267,11 +268,17 @@ def test_demo_runs_end_to_end_on_an_embedded_ray() -> None:
     assert ray_part["slices"] > ray_part["jobs"], "long jobs ran in several slices"
 
 
-def test_bundled_demo_programs_match_the_test_guests() -> None:
-    """rvdist/programs/ holds copies made by `make -C tests/guests`: they must not drift."""
+def test_the_demo_programs_are_the_test_guests() -> None:
+    """rvdist/programs/ ships what `rvdist demo` runs; in this tree each is a link to
+    the guest that `make -C tests/guests` builds (a wheel holds the files)."""
+    from rvdist.demo import JOBS, _program
+
     bundled = Path(rvdist.__file__).parent / "programs"
-    for elf in bundled.glob("*.elf"):
-        assert elf.read_bytes() == (GUESTS / "c" / elf.name).read_bytes(), elf.name
+    assert sorted(p.name for p in bundled.glob("*.elf")) == sorted({j.program for j in JOBS})
+    for job in JOBS:
+        assert (bundled / job.program).is_symlink(), f"{job.program} is a copy, not a link"
+        assert (bundled / job.program).resolve() == (GUESTS / "c" / job.program).resolve()
+        assert _program(job.program).data == (GUESTS / "c" / job.program).read_bytes()
 
 
 def test_batch_runs_a_manifest_end_to_end(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ loss during local slicing, and checkpoints that stay out of the driver."""
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
 
 import pytest
 
@@ -14,24 +12,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
 import rvdist  # noqa: E402
-from conftest import OBJECT_STORE  # noqa: E402
 from rvdist.executor import Executor  # noqa: E402
-
-GUESTS = Path(__file__).resolve().parent / "guests"
-
-
-def reference(relpath: str, args=(), **kw) -> rvdist.Machine:
-    m = rvdist.Machine(GUESTS / relpath, args=list(args), **kw)
-    m.run()
-    return m
-
-
-def wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+from support.cluster import OBJECT_STORE, wait_for  # noqa: E402
+from support.guests import GUESTS, reference  # noqa: E402
 
 
 def test_many_more_jobs_than_slots_all_correct_with_fair_turns(cluster):

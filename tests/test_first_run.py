@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GUESTS
+from support.guests import GUESTS
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = str(GUESTS / "c/hello.elf")

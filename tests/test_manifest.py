@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GUESTS
+from support.guests import GUESTS
 from rvdist import manifest
 from rvdist.errors import ConfigError
 

@@ -4,10 +4,10 @@ hypothesis-generated churn."""
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,8 +20,7 @@ from rvdist.cluster.jobs import Job, JobSpec, JobState
 from rvdist.cluster.policy import Evict, Place, Placement, Release
 from rvdist.cluster.sim import SimCluster, SimJob, run
 from rvdist.cluster.store import DirStore
-
-GUESTS = Path(__file__).resolve().parent / "guests"
+from support.guests import GUESTS
 
 
 def placement(*nodes: tuple[str, int], **kw) -> Placement:
@@ -68,6 +67,16 @@ def test_memory_budget_limits_what_a_node_takes() -> None:
     assert sum(1 for n in got.values() if n == "small") == 1
 
 
+def test_a_removed_job_makes_room_for_the_next_tier() -> None:
+    p = Placement()
+    p.add_node("a", 1, memory=100)
+    p.add_job("high", priority=5, memory=80)
+    p.add_job("low", memory=80)
+    assert places(p.decide(0)) == {"high": "a"}     # low does not fit beside it: it waits
+    p.remove_job("high")
+    assert places(p.decide(1)) == {"low": "a"}
+
+
 def test_a_drain_evicts_every_job_and_releases_the_empty_node() -> None:
     p = placement(("a", 1), ("b", 1))
     for i in range(4):
@@ -108,6 +117,8 @@ def test_an_idle_node_that_joins_takes_its_share() -> None:
     for m in moves:
         p.left(m.job_id)
     assert p.holds("a") == p.holds("b") == 2
+    # the moved jobs stay where they landed (no cooldown holds them): no ping-pong
+    assert not [a for a in p.decide(2) if isinstance(a, Evict)]
 
 
 def test_balance_leaves_an_even_cluster_alone_and_respects_the_cooldown() -> None:
@@ -138,12 +149,19 @@ def test_high_priority_work_pushes_lower_jobs_to_free_slots() -> None:
     assert places(acts) == {"high": "c"}
 
 
-def test_requested_moves_and_contradictions() -> None:
+def asked_to_move() -> tuple[Placement, str, str]:
+    """Two nodes of one slot and job ``j`` placed on one, asked to move to the
+    other: the placement, the job's node and the other node."""
     p = placement(("a", 1), ("b", 1))
     p.add_job("j")
     (node,) = places(p.decide(0)).values()
     other = "b" if node == "a" else "a"
     p.request_move("j", other)
+    return p, node, other
+
+
+def test_requested_moves_and_contradictions() -> None:
+    p, node, other = asked_to_move()
     (e,) = p.decide(1)
     assert e == Evict("j", node, "request", other)
     assert p.left("j") == other and p.where("j") == other
@@ -176,33 +194,57 @@ def collect(agent: NodeAgent, until, timeout: float = 60.0):
     return events, progress
 
 
-def test_an_agent_gives_equal_jobs_equal_turns(tmp_path) -> None:
-    agent = NodeAgent("n", 1, DirStore(tmp_path), slice_cycles=200_000)
+@contextlib.contextmanager
+def running_agent(tmp_path, slice_cycles: int):
+    """One agent of one slot, on a store under ``tmp_path``, stopped afterwards."""
+    agent = NodeAgent("n", 1, DirStore(tmp_path), slice_cycles=slice_cycles)
     try:
-        agent.command([("assign", spec(f"j{i}", "faults/infinite_loop.elf"), 1, None)
-                       for i in range(3)])
-        _, progress = collect(agent, lambda ev, pr: sum(pr.values()) >= 60)
-        counts = [progress.get(f"j{i}", 0) for i in range(3)]
-        # one slot, round-robin slice by slice: turns differ by at most the
-        # slices run between two polls of a job's count (one report apart)
-        assert min(counts) > 0 and max(counts) - min(counts) <= 2, counts
+        yield agent
     finally:
         agent.stop()
 
 
+def assert_equal_turns(progress, jobs) -> None:
+    """One slot, round-robin slice by slice: turns differ by at most the slices
+    run between two polls of a job's count (one report apart)."""
+    counts = [progress.get(j, 0) for j in jobs]
+    assert min(counts) > 0 and max(counts) - min(counts) <= 2, counts
+
+
+def test_an_agent_gives_equal_jobs_equal_turns(tmp_path) -> None:
+    with running_agent(tmp_path, 200_000) as agent:
+        agent.command([("assign", spec(f"j{i}", "faults/infinite_loop.elf"), 1, None)
+                       for i in range(3)])
+        _, progress = collect(agent, lambda ev, pr: sum(pr.values()) >= 60)
+        assert_equal_turns(progress, [f"j{i}" for i in range(3)])
+
+
 def test_an_agent_runs_higher_priority_first_and_says_whom_it_preempted(tmp_path) -> None:
-    agent = NodeAgent("n", 1, DirStore(tmp_path), slice_cycles=200_000)
-    try:
+    with running_agent(tmp_path, 200_000) as agent:
         agent.command([("assign", spec("low", "faults/infinite_loop.elf"), 1, None)])
         collect(agent, lambda ev, pr: pr.get("low", 0) >= 3)
         agent.command([("assign", spec("high", "c/primes.elf", ["3000"], priority=5), 1, None)])
         events, _ = collect(agent, lambda ev, pr: any(e[0] == "finished" for e in ev))
-        kinds = [(e[0], e[1]) for e in events]
-        assert ("preempt", "low") in kinds and kinds.index(("preempt", "low")) < \
-            kinds.index(("finished", "high"))
-        assert next(e for e in events if e[0] == "preempt")[3] == {"by": "high"}
-    finally:
-        agent.stop()
+    kinds = [(e[0], e[1]) for e in events]
+    assert ("preempt", "low") in kinds and kinds.index(("preempt", "low")) < \
+        kinds.index(("finished", "high"))
+    assert next(e for e in events if e[0] == "preempt")[3] == {"by": "high"}
+
+
+def test_the_top_priority_takes_turns_and_the_next_tier_runs_once_it_is_gone(tmp_path) -> None:
+    high, low = ["h0", "h1", "h2"], ["l0", "l1"]
+    with running_agent(tmp_path, 100_000) as agent:
+        agent.command([("assign", spec(j, "faults/infinite_loop.elf"), 1, None) for j in low] +
+                      [("assign", spec(j, "faults/infinite_loop.elf", priority=5), 1, None)
+                       for j in high])
+        _, progress = collect(agent, lambda ev, pr: sum(pr.get(j, 0) for j in high) >= 45)
+        # one slot: while the top tier is runnable it takes every slice, round-robin
+        assert not any(progress.get(j) for j in low), progress
+        assert_equal_turns(progress, high)
+        agent.command([("drop", j, 1) for j in high])
+        events, progress = collect(agent, lambda ev, pr: min(pr.get(j, 0) for j in low) >= 5)
+    assert sorted(e[1] for e in events if e[0] == "dropped") == high
+    assert_equal_turns(progress, low)
 
 
 def test_checkpoints_form_a_chain_and_an_evicted_job_finishes_elsewhere_identically(tmp_path):
@@ -233,16 +275,13 @@ def test_checkpoints_form_a_chain_and_an_evicted_job_finishes_elsewhere_identica
 
 
 def test_a_dropped_job_is_reported_and_forgotten(tmp_path) -> None:
-    agent = NodeAgent("n", 1, DirStore(tmp_path), slice_cycles=100_000)
-    try:
+    with running_agent(tmp_path, 100_000) as agent:
         agent.command([("assign", spec("x", "faults/infinite_loop.elf"), 3, None)])
         collect(agent, lambda ev, pr: pr.get("x", 0) >= 1)
         agent.command([("drop", "x", 2)])         # another placement's: ignored
         agent.command([("drop", "x", 3)])
-        events, _ = collect(agent, lambda ev, pr: any(e[0] == "dropped" for e in ev))
+        collect(agent, lambda ev, pr: any(e[0] == "dropped" for e in ev))
         assert pickle.loads(agent.poll(0))["jobs"] == 0
-    finally:
-        agent.stop()
 
 
 # -- the controller against simulated nodes ----------------------------------------------
@@ -340,11 +379,7 @@ def test_equal_jobs_share_the_whole_cluster_equally() -> None:
 
 
 def test_a_node_lost_while_its_job_leaves_frees_the_destination() -> None:
-    p = placement(("a", 1), ("b", 1))
-    p.add_job("j")
-    (node,) = places(p.decide(0)).values()
-    other = "b" if node == "a" else "a"
-    p.request_move("j", other)
+    p, node, other = asked_to_move()
     p.decide(1)
     assert p.holds(other) == 1                  # reserved for the move
     assert p.remove_node(node) == ["j"]

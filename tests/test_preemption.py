@@ -22,10 +22,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
 import rvdist  # noqa: E402
-from conftest import OBJECT_STORE  # noqa: E402
 from rvdist.executor import Executor  # noqa: E402
+from support.cluster import OBJECT_STORE, wait_for  # noqa: E402
+from support.guests import GUESTS, reference  # noqa: E402
 
-GUESTS = Path(__file__).resolve().parent / "guests"
 SLICE = 50_000
 
 
@@ -39,28 +39,31 @@ def extra_node(cluster):
         cluster.remove_node(node)
 
 
-def reference(relpath: str, args=(), **kw) -> rvdist.Machine:
-    m = rvdist.Machine(GUESTS / relpath, args=list(args), **kw)
-    m.run()
-    return m
-
-
 def same_as_reference(r, m) -> bool:
     return (r.status, r.exit_code, r.stdout, r.stderr, r.cycles) == \
         ("done", m.exit_code, m.stdout, m.stderr, m.cycles)
 
 
-def wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def on_node(job, node_id: str) -> bool:
     return any(ev.get("node") == node_id and ev["event"] in ("start", "slice", "restore")
                for ev in job.events())
+
+
+# Events that put a job's machine on the event's node.
+_ARRIVALS = ("start", "slice", "restore", "migrate")
+
+
+def left_on_notice(history, node_id: str) -> bool:
+    """Whether a job, if it was ever on ``node_id``, was last taken off it by the
+    drain: an eviction there or a migration away, with nothing after on that node.
+    (A move is recorded when the job lands, which may be after the node emptied.)"""
+    stays = [i for i, ev in enumerate(history) if ev["node"] == node_id and ev["event"] in _ARRIVALS]
+    if not stays:
+        return True
+    return any(ev.get("reason") == "drain" and
+               ((ev["event"] == "evict" and ev["node"] == node_id)
+                or (ev["event"] == "migrate" and ev.get("source") == node_id))
+               for ev in history[stays[-1] + 1:])
 
 
 def test_a_node_that_joins_takes_work(cluster):
@@ -90,20 +93,19 @@ def test_preempt_node_moves_every_job_off_before_the_deadline(cluster, extra_nod
                 for _ in range(6)]
         wait_for(lambda: any(on_node(j, extra_node.node_id) for j in jobs), 60,
                  "a job on the extra node")
-        took = ex.preempt_node(extra_node.node_id, deadline_s=5)
-        drained_at = time.time()
-        # well before the deadline; how fast is the benchmark's business
-        # (bench_preemption.py), not a test's on a shared machine
-        assert took < 2.5, f"the node took {took:.2f} s to empty"
+        # Returns once the node holds no job (TimeoutError past the deadline); how
+        # fast is a figure of benchmarks/bench_preemption.py, not of this test.
+        ex.preempt_node(extra_node.node_id, deadline_s=30)
+        seen = {j.id: j.progress()["events"] for j in jobs}   # the events up to the node's emptying
         assert extra_node.node_id not in ex.nodes()
         results = [j.result(timeout=180) for j in jobs]
     m = reference("c/memsort.elf", ["2"], memory_size=8 << 20)
     assert all(same_as_reference(r, m) for r in results)
     for r in results:
         assert r.count("start") == 1 and r.recoveries == 0 and r.lost_cycles == 0, r.history
-        late = [ev for ev in r.history if ev["node"] == extra_node.node_id
-                and ev["event"] in ("start", "restore", "migrate") and ev["time"] > drained_at]
-        assert not late, f"a drained node got new work: {late}"
+        assert left_on_notice(r.history, extra_node.node_id), r.history
+        late = [ev for ev in r.history[seen[r.job_id]:] if ev["node"] == extra_node.node_id]
+        assert not late, f"a drained node got work after it emptied: {late}"
     assert sum(r.preemptions + r.migrations for r in results) >= 1
 
 
@@ -140,14 +142,18 @@ def test_a_ray_drain_notice_empties_the_node(cluster, extra_node):
         assert accepted, why
         wait_for(lambda: any(d["emptied_after"] is not None for d in ex.drains()), 10,
                  "the drained node to empty")
+        seen = {j.id: j.progress()["events"] for j in jobs}   # the events up to the node's emptying
         (drain,) = ex.drains()
-        assert drain["node"] == extra_node.node_id
-        assert drain["emptied_after"] < 5.0, drain     # before the 10 s deadline
+        assert drain["node"] == extra_node.node_id and extra_node.node_id not in ex.nodes()
         results = [j.result(timeout=180) for j in jobs]
     m = reference("c/intloop.elf", ["5000000"])
     assert all(same_as_reference(r, m) for r in results), [r.to_dict() for r in results
                                                           if not same_as_reference(r, m)][:1]
     assert all(r.count("start") == 1 and r.lost_cycles == 0 for r in results)
+    for r in results:
+        assert left_on_notice(r.history, extra_node.node_id), r.history
+        assert not [ev for ev in r.history[seen[r.job_id]:] if ev["node"] == extra_node.node_id]
+    assert any(ev["node"] == extra_node.node_id for r in results for ev in r.history)
 
 
 def test_a_node_killed_without_warning_loses_at_most_a_checkpoint_interval(cluster, extra_node):
