@@ -284,6 +284,64 @@ def test_a_dropped_job_is_reported_and_forgotten(tmp_path) -> None:
         assert pickle.loads(agent.poll(0))["jobs"] == 0
 
 
+# -- the controller, driven report by report ---------------------------------------------
+
+
+class Wire:
+    """A transport driven by hand: it keeps the commands sent and hands out the news given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple]] = []
+        self.news: list[tuple] = []
+
+    def now(self) -> float:
+        return 0.0
+
+    def poll(self, timeout: float) -> list[tuple]:
+        news, self.news = self.news, []
+        return news
+
+    def send(self, node_id: str, commands: list[tuple]) -> None:
+        self.sent += [(node_id, c) for c in commands]
+
+    def release(self, node_id: str) -> None:
+        pass
+
+
+def test_a_job_drained_while_it_loads_lands_with_the_drains_reason() -> None:
+    wire, lock = Wire(), threading.Condition()
+    control = Controller(wire, Placement(checkpoint_cycles=None), lock)
+
+    def news(*items) -> None:
+        wire.news = list(items)
+        control.step(0)
+
+    def report(node: str, kind: str, epoch: int, **data) -> tuple:
+        return ("report", node, {"events": [(kind, "j", epoch, data)], "progress": [], "jobs": 1})
+
+    news(("join", "a", 1, None))
+    job = Job(JobSpec("j", "j", "", None, {}), lock)
+    with lock:
+        control.submit(job)
+        control.decide()
+    news(("join", "b", 1, None))
+    assert wire.sent == [("a", ("assign", job.spec, 1, None))]
+    with lock:
+        control.drain("a", 10.0)
+        control.decide()
+    assert wire.sent[-1] == ("a", ("evict", "j", 1))
+    # the agent had loaded the job when the eviction came: it reports the start, then the leave
+    news(report("a", "started", 1, cycles=0, restored=False))
+    news(report("a", "left", 1, cycles=500, bytes=100))
+    assert wire.sent[-1] == ("b", ("assign", job.spec, 2, None))
+    news(report("b", "started", 2, cycles=500, restored=True))
+    start, moved = job.events()
+    assert (start["event"], start["node"]) == ("start", "a")
+    assert (moved["event"], moved["node"], moved["source"], moved["reason"]) == \
+        ("migrate", "b", "a", "drain")
+    assert job.progress()["preemptions"] == 1 and control.stats()["preemptions"] == 1
+
+
 # -- the controller against simulated nodes ----------------------------------------------
 
 

@@ -54,13 +54,14 @@ _ARRIVALS = ("start", "slice", "restore", "migrate")
 
 
 def left_on_notice(history, node_id: str) -> bool:
-    """Whether a job, if it was ever on ``node_id``, was last taken off it by the
-    drain: an eviction there or a migration away, with nothing after on that node.
-    (A move is recorded when the job lands, which may be after the node emptied.)"""
+    """Whether a job, if it was ever on ``node_id``, was last taken off it by a
+    move that says why (the drain, or a balance before it): an eviction there or
+    a migration away, with nothing after on that node. (A move is recorded when
+    the job lands, which may be after the node emptied.)"""
     stays = [i for i, ev in enumerate(history) if ev["node"] == node_id and ev["event"] in _ARRIVALS]
     if not stays:
         return True
-    return any(ev.get("reason") == "drain" and
+    return any(ev.get("reason") in ("drain", "balance") and
                ((ev["event"] == "evict" and ev["node"] == node_id)
                 or (ev["event"] == "migrate" and ev.get("source") == node_id))
                for ev in history[stays[-1] + 1:])

@@ -243,7 +243,10 @@ class Controller:
         else:
             job.event("restore", node_id, cycles=job.cycles)
         job.started = True
-        job.move_source = job.move_reason = None
+        job.move_source = None
+        if job.state is not JobState.LEAVING:
+            # (evicted while it loaded: the eviction's reason stays for its landing)
+            job.move_reason = None
         if job.cancel_requested:
             self._send(node_id, ("drop", job.id, job.epoch))
 
