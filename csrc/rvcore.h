@@ -65,6 +65,9 @@
 
 #define RV_NO_RESERVATION 0xffffffffffffffff
 
+/* The Linux process of a machine (csrc/os.h): opaque outside the core. */
+typedef struct rv_os rv_os;
+
 typedef struct rv_buf {
     uint8_t *data;
     uint64_t len;
@@ -125,6 +128,7 @@ typedef struct rv_machine {
     uint64_t *used;
     uint64_t *stale;
     uint64_t *zeroed;
+    rv_os *os;
 } rv_machine;
 
 /* Create a machine with mem_size bytes (a multiple of RV_PAGE_SIZE) of zeroed
@@ -329,5 +333,62 @@ int64_t rv_run_slice(rv_machine *m, uint64_t budget);
 /* Finish a pending host call: a0 holds its result; the guest continues
  * after the ecall on the next rv_run(). Returns -1 if none is pending. */
 int rv_finish_host_call(rv_machine *m);
+
+/*
+ * The Linux user ABI (docs/linux-abi.md): the core serves the syscalls of
+ * a static glibc or musl program itself, over a virtual clock, a seeded
+ * random stream and a virtual file system, so that everything the guest
+ * observes is a function of its job spec and cycle count.
+ */
+
+/* Set up the process (before it runs): syscall pointers below guard get
+ * EFAULT (the NULL guard under the image); seed keys the random stream;
+ * realtime_start is CLOCK_REALTIME at cycle 0 in ns since the epoch;
+ * stack_size is RLIMIT_STACK; exe is what /proc/self/exe names. Returns 0,
+ * or -1 for an exe path of RV_OS_PATH_MAX bytes or more. */
+#define RV_OS_PATH_MAX 4096
+int rv_os_config(rv_machine *m, uint64_t guard, uint64_t seed, int64_t realtime_start,
+                 uint64_t stack_size, const char *exe);
+/* The NULL guard alone (a restore: the rest comes from the snapshot). */
+void rv_os_set_guard(rv_machine *m, uint64_t guard);
+/* The next n bytes of the guest's random stream (AT_RANDOM at start). */
+void rv_os_random(rv_machine *m, uint8_t *out, uint64_t n);
+/* Let the host serve syscall number (below RV_HOST_SYSCALLS; numbers at or
+ * above it always go to the host) instead of the core: on = 1, or back to
+ * the core: on = 0. Returns -1 for a number out of range. */
+#define RV_HOST_SYSCALLS 512
+int rv_os_host_syscall(rv_machine *m, uint64_t number, int on);
+
+/* Files. Paths are absolute and normalised (no ".", "..", "//" or trailing
+ * "/"). Results are 0 or a negated Linux errno. */
+/* Provide the bytes of a declared file, known by their sha256 digest (32
+ * bytes): copied once per digest. */
+int rv_fs_provide(rv_machine *m, const uint8_t *digest, const uint8_t *data, uint64_t len);
+/* Declare a read-only file at path holding the provided bytes of digest;
+ * the directories on its path are made as needed. */
+int rv_fs_declare(rv_machine *m, const char *path, const uint8_t *digest);
+/* Make the directory path (and its parents) and start the guest in it. */
+int rv_fs_set_cwd(rv_machine *m, const char *path);
+/* Most bytes the files the guest creates may hold in all. */
+void rv_fs_set_limit(rv_machine *m, uint64_t bytes);
+/* The files the guest created that still have a name, in path order, as
+ * records of u32 path length, u64 size, path bytes, file bytes. Returns
+ * the size of the whole; buf is filled only if it has room for all. */
+uint64_t rv_fs_export(const rv_machine *m, uint8_t *buf, uint64_t cap);
+
+/* The process's state for a snapshot (docs/snapshot-format.md, "OS
+ * block"): returns its size, and fills buf if it has room for it all. */
+uint64_t rv_os_encode(const rv_machine *m, uint8_t *buf, uint64_t cap);
+/* Restore an OS block into a machine that holds the snapshot's image,
+ * pages and record state, with every declared file provided. Returns an
+ * RV_OS_* code; on any error nothing of the machine's OS state changed.
+ * RV_OS_MISSING_FILE puts the digest of a file not provided in missing
+ * (32 bytes). */
+#define RV_OS_OK 0
+#define RV_OS_MALFORMED 1
+#define RV_OS_MISSING_FILE 2
+#define RV_OS_NOMEM 3
+#define RV_OS_PROTECTION 4
+int rv_os_decode(rv_machine *m, const uint8_t *buf, uint64_t len, uint8_t *missing);
 
 #endif

@@ -25,8 +25,10 @@ from rvdist.errors import (
     RvError,
     UnsupportedSyscall,
 )
+from rvdist import process as _process
 from rvdist.program import PAGE_SIZE, Program
 from rvdist.snapshot import capture as _capture, restore as _restore
+from rvdist.syscall_names import syscall_name
 from rvdist.units import parse_size
 
 if TYPE_CHECKING:
@@ -41,13 +43,12 @@ MAX_MEMORY_SIZE = 4 << 30
 DEFAULT_OUTPUT_LIMIT = 16 << 20
 #: Default room at the top of memory for the stack (never more than a quarter of memory).
 DEFAULT_STACK_SIZE = 1 << 20
-#: Most bytes of argv strings a process may start with.
-MAX_ARGS_BYTES = 128 << 10
+#: Most bytes of argv and environment strings a process may start with.
+MAX_ARGS_BYTES = _process.MAX_ARGS_BYTES
 #: Default cap on the bytes of stdin a machine is given (``stdin_limit``).
 DEFAULT_STDIN_LIMIT = 1 << 30
 
 _U64 = (1 << 64) - 1
-_AT_NULL, _AT_PAGESZ = 0, 6
 
 _rv_run = lib.rv_run
 _rv_run_slice = lib.rv_run_slice
@@ -182,7 +183,13 @@ class Machine:
 
     ``program`` is a :class:`Program` (or ELF bytes, or a path). ``args``
     become argv[1:] (argv[0] is the program's name), ``stdin`` is what the
-    guest reads from fd 0. ``memory_size`` is bytes or a string such as
+    guest reads from fd 0. The rest of the Linux job spec (docs/linux-abi.md):
+    ``env`` (a mapping, or ``NAME=VALUE`` strings), ``files`` (guest path ->
+    bytes or a host path: read-only files of the virtual file system),
+    ``seed`` (of the guest's random stream), ``cwd`` (the working directory,
+    ``/`` by default), ``start_time`` (CLOCK_REALTIME at cycle 0, seconds
+    since the epoch) and ``file_limit`` (most bytes the files the guest
+    creates may hold; half the memory by default). ``memory_size`` is bytes or a string such as
     ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
     ``"ckb"`` or a mapping of cost class to cycles (see :mod:`rvdist.cost`).
     ``max_cycles`` ends the run with :class:`CyclesExceeded` when the next
@@ -208,6 +215,13 @@ class Machine:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         stack_size: int = DEFAULT_STACK_SIZE,
         stdin_limit: int = DEFAULT_STDIN_LIMIT,
+        *,
+        env: Any = None,
+        files: Any = None,
+        seed: int = 0,
+        cwd: str = "/",
+        start_time: Union[int, float] = _process.DEFAULT_START_TIME,
+        file_limit: Optional[int] = None,
     ) -> None:
         if not isinstance(stdin_limit, int) or isinstance(stdin_limit, bool) or stdin_limit < 0:
             raise ConfigError(f"stdin_limit must be a non-negative int, got {stdin_limit!r}")
@@ -217,9 +231,10 @@ class Machine:
         if not isinstance(stack_size, int) or stack_size < 0:
             raise ConfigError(f"stack_size must be a non-negative int, got {stack_size!r}")
         stack_room = min(stack_size, size // 4)
-        self._build_stack([self.program.name or "program", *args])
         self._m.brk_min = self._m.brk = self.program.image_end
         self._m.brk_max = max(self.program.image_end, (size - stack_room) & ~(PAGE_SIZE - 1))
+        _process.start(self, [self.program.name or "program", *args], env=env, files=files, seed=seed,
+                       cwd=cwd, start_time=start_time, stack_size=stack_room, file_limit=file_limit)
         if stdin:
             self.stdin = stdin
         self._m.pc = self.program.entry
@@ -284,34 +299,7 @@ class Machine:
                 raise ConfigError(f"segment at {seg.vaddr:#x} does not fit in memory")
         # The loaded image is the base that snapshots are relative to.
         lib.rv_clear_page_flags(self._m, lib.RV_PAGE_DIRTY | lib.RV_PAGE_TOUCHED)
-
-    # -- process start --------------------------------------------------
-
-    def _build_stack(self, argv: Sequence[Union[str, bytes]]) -> None:
-        """Lay out argc, argv, envp and auxv at the top of memory (Linux ABI)."""
-        strings = [a.encode() if isinstance(a, str) else bytes(a) for a in argv]
-        if any(b"\0" in s for s in strings):
-            raise ConfigError("arguments may not contain NUL bytes")
-        blob = b"".join(s + b"\0" for s in strings)
-        if len(blob) > MAX_ARGS_BYTES:
-            raise ConfigError(f"arguments take {len(blob)} bytes; the limit is {MAX_ARGS_BYTES}")
-        str_base = self.memory_size - len(blob)
-        pointers, at = [], str_base
-        for s in strings:
-            pointers.append(at)
-            at += len(s) + 1
-        words = [len(strings), *pointers, 0, 0, _AT_PAGESZ, PAGE_SIZE, _AT_NULL, 0]
-        sp = (str_base - 8 * len(words)) & ~15
-        if sp < self.program.image_end:
-            raise ConfigError(f"the initial stack ({self.memory_size - sp} bytes of arguments and "
-                              f"pointers) does not fit above the program image in "
-                              f"{self.memory_size} bytes of memory")
-        self.write_memory(str_base, blob)
-        self.write_memory(sp, struct.pack(f"<{len(words)}Q", *words))
-        regs = self.registers
-        regs["sp"] = sp
-        regs["a0"] = len(strings)
-        regs["a1"] = sp + 8
+        lib.rv_os_set_guard(self._m, _process.null_guard(program))
 
     # -- running ------------------------------------------------------------
 
@@ -323,14 +311,18 @@ class Machine:
         leaves the registers as the handler set them; :data:`SUSPEND`
         leaves the call pending and makes ``run()`` return ``"host_call"``.
         ``handler=None`` removes a handler. exit, read, write and brk are
-        served by the core and cannot be overridden.
+        served by the core and cannot be overridden; a handler for any other
+        syscall the core serves (docs/linux-abi.md) takes its place.
         """
         if number in (63, 64, 93, 94, 214):
             raise ConfigError(f"syscall {number} is served by the core and cannot be overridden")
+        if not isinstance(number, int) or not 0 <= number <= _U64:
+            raise ConfigError(f"a syscall number is a non-negative int, got {number!r}")
         if handler is None:
             self._handlers.pop(number, None)
         else:
             self._handlers[number] = handler
+        lib.rv_os_host_syscall(self._m, number, handler is not None)
 
     def run(self, budget: Optional[int] = None) -> RunResult:
         """Run for at most ``budget`` cycles (``None``: until the guest stops).
@@ -537,6 +529,24 @@ class Machine:
         """The current program break."""
         return int(self._m.brk)
 
+    def files(self) -> dict[str, bytes]:
+        """The files the guest created (and did not remove), by guest path, in path order."""
+        m = self._m
+        size = lib.rv_fs_export(m, ffi.NULL, 0)
+        if not size:
+            return {}
+        buf = ffi.new("uint8_t[]", size)
+        lib.rv_fs_export(m, buf, size)
+        raw = ffi.buffer(buf, size)[:]
+        out, at = {}, 0
+        while at < size:
+            plen, dlen = struct.unpack_from("<IQ", raw, at)
+            at += 12
+            path = raw[at:at + plen].decode("utf-8", errors="surrogateescape")
+            out[path] = raw[at + plen:at + plen + dlen]
+            at += plen + dlen
+        return out
+
     @property
     def error(self) -> Optional[GuestError]:
         """The error the machine stopped on, or None."""
@@ -611,7 +621,8 @@ def _guest_error(m, host_error: Optional[GuestError]) -> GuestError:
                                    f"{int(m.out_cap)} bytes", pc=pc, address=addr)
     if kind == lib.RV_ERR_SYSCALL:
         number = int(m.host_call)
-        return UnsupportedSyscall(f"unsupported syscall {number} at pc {pc:#x}", pc=pc, number=number)
+        return UnsupportedSyscall(f"unsupported syscall {number} ({syscall_name(number)}) at pc {pc:#x}",
+                                  pc=pc, number=number)
     if kind == lib.RV_ERR_HOST and host_error is not None:
         return host_error
     if kind == lib.RV_ERR_NOMEM:
