@@ -60,10 +60,41 @@
 #define RV_CLASS_SYSTEM 6
 #define RV_CLASS_ATOMIC_W 7
 #define RV_CLASS_ATOMIC_D 8
-#define RV_NCLASSES 9
+#define RV_CLASS_FP 9
+#define RV_CLASS_FP_FMA 10
+#define RV_CLASS_FP_DIV 11
+#define RV_CLASS_FP_MEM 12
+#define RV_CLASS_CSR 13
+#define RV_NCLASSES 14
 #define RV_MAX_COST 1000000
 
 #define RV_NO_RESERVATION 0xffffffffffffffff
+
+/* Floating point (docs/floating-point.md). fflags bits, as in fcsr. */
+#define RV_FFLAG_NX 1
+#define RV_FFLAG_UF 2
+#define RV_FFLAG_OF 4
+#define RV_FFLAG_DZ 8
+#define RV_FFLAG_NV 16
+/* Rounding modes (an instruction's rm field, and frm). 7 in an instruction
+ * means "use frm"; 5 and 6 are reserved (illegal). */
+#define RV_RM_RNE 0
+#define RV_RM_RTZ 1
+#define RV_RM_RDN 2
+#define RV_RM_RUP 3
+#define RV_RM_RMM 4
+#define RV_RM_DYN 7
+
+/*
+ * The guest's clock, fixed for the whole project: one cycle (as metered by
+ * the cost model) is one nanosecond of guest time. The counters a guest
+ * reads (rdcycle, rdinstret) are the cycles charged before the reading
+ * instruction, and rdtime is that divided by RV_CYCLES_PER_TICK (a 10 MHz
+ * timebase). Linux time syscalls use the same clock.
+ */
+#define RV_NS_PER_CYCLE 1
+#define RV_CYCLES_PER_TICK 100
+#define RV_TIMEBASE_HZ 10000000
 
 /* The Linux process of a machine (csrc/os.h): opaque outside the core. */
 typedef struct rv_os rv_os;
@@ -111,7 +142,15 @@ typedef struct rv_machine {
     uint64_t brk_min;
     uint64_t brk_max;
 
-    uint32_t cost[9];         /* RV_NCLASSES entries */
+    uint32_t cost[14];        /* RV_NCLASSES entries */
+
+    /* F and D: f0..f31 (singles NaN-boxed in the upper 32 bits), and fcsr
+     * split in its two fields. While rv_run runs, some of fflags may still
+     * sit in the host FPU's sticky flags; it is complete whenever rv_run
+     * has returned. */
+    uint64_t f[32];
+    uint32_t fflags;
+    uint32_t frm;
 
     /* internal */
     uint8_t *mem;
@@ -218,7 +257,7 @@ int rv_crc32_level(int limit);
  * CRC-32. The core checks all of it but the blocks' contents in one pass
  * (rv_snap_decode), so Python handles no per-field work on a restore.
  */
-#define RV_SNAP_FORMAT 2
+#define RV_SNAP_FORMAT 3
 #define RV_SNAP_PREFIX 16
 /* Record flags. */
 #define RV_SNAP_HAS_PARENT 1
@@ -242,9 +281,11 @@ typedef struct rv_snap_record {
     uint64_t memory_size;
     uint64_t output_limit;
     uint64_t max_cycles;      /* 0 without RV_SNAP_HAS_MAX_CYCLES */
-    uint64_t costs[9];        /* RV_NCLASSES entries */
+    uint64_t costs[14];       /* RV_NCLASSES entries */
     uint64_t pc;
     uint64_t x[32];
+    uint64_t f[32];
+    uint64_t fcsr;            /* frm << 5 | fflags */
     uint64_t cycles;
     uint64_t reservation;
     uint64_t status;          /* RV_READY, RV_EXITED or RV_ERROR */

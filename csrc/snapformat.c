@@ -43,6 +43,8 @@ static size_t check_record(const rv_snap_record *r)
             return F(costs) + 1;
     if (r->x[0])
         return F(x) + 1;
+    if (r->fcsr > 0xff)
+        return F(fcsr) + 1;
     if (r->status > RV_ERROR)
         return F(status) + 1;
     if (r->exit_code < INT32_MIN || r->exit_code > INT32_MAX)
@@ -201,6 +203,8 @@ void rv_snap_get_state(const rv_machine *m, rv_snap_record *r)
     r->pc = m->pc;
     r->x[0] = 0;
     memcpy(&r->x[1], &m->x[1], 31 * sizeof r->x[0]);
+    memcpy(r->f, m->f, sizeof r->f);
+    r->fcsr = (uint64_t)m->frm << 5 | m->fflags;
     r->cycles = m->cycles;
     r->reservation = m->reservation;
     r->status = (uint64_t)m->status;
@@ -222,6 +226,9 @@ int rv_snap_set_state(rv_machine *m, const rv_snap_record *r)
     if (r->stdin_pos > m->stdin_len)
         return -1;
     memcpy(&m->x[1], &r->x[1], 31 * sizeof r->x[0]);
+    memcpy(m->f, r->f, sizeof m->f);
+    m->fflags = (uint32_t)r->fcsr & 31;
+    m->frm = (uint32_t)(r->fcsr >> 5) & 7;
     m->pc = r->pc;
     m->cycles = r->cycles;
     m->reservation = r->reservation;

@@ -415,7 +415,8 @@ def _header_from(head: bytes) -> dict[str, Any]:
             "max_cycles": rec.max_cycles if rec.flags & _HAS_MAX_CYCLES else None,
         },
         "state": {
-            "pc": rec.pc, "x": list(rec.x), "cycles": rec.cycles, "reservation": rec.reservation,
+            "pc": rec.pc, "x": list(rec.x), "f": list(rec.f), "fcsr": rec.fcsr,
+            "cycles": rec.cycles, "reservation": rec.reservation,
             "status": _STATUS_NAMES.get(rec.status, rec.status), "exit_code": rec.exit_code,
             "error": list(rec.error), "stdin_pos": rec.stdin_pos, "brk": list(rec.brk),
             "host_error": texts[3],
@@ -459,11 +460,12 @@ def _pack_fields(h: dict[str, Any]) -> bytes:
     rec.core_version = _int(h["core_version"], "core_version")
     for k in ("memory_size", "output_limit"):
         setattr(rec, k, _int(cfg[k], k))
-    for k in ("pc", "cycles", "reservation", "stdin_pos"):
+    for k in ("pc", "fcsr", "cycles", "reservation", "stdin_pos"):
         setattr(rec, k, _int(st[k], k))
     for k in ("stdout_len", "stderr_len", "stdout_part", "stderr_part", "stdin_len", "io_block"):
         setattr(rec, k, _int(io[k], k))
-    for k, src, n in (("costs", cfg, lib.RV_NCLASSES), ("x", st, 32), ("error", st, 6), ("brk", st, 3)):
+    for k, src, n in (("costs", cfg, lib.RV_NCLASSES), ("x", st, 32), ("f", st, 32),
+                      ("error", st, 6), ("brk", st, 3)):
         v = src[k]
         if type(v) is not list or len(v) != n:
             raise ValueError(f"{k} must be a list of {n} integers")
@@ -534,6 +536,7 @@ _FIELD_RULES = {
     "memory_size": "memory_size is not a page multiple up to 4 GiB",
     "costs": f"costs must each be 1..{lib.RV_MAX_COST}",
     "x": "x0 must be 0",
+    "fcsr": "fcsr has bits above frm and fflags",
     "status": "unknown status",
     "exit_code": "exit_code must be a 32-bit integer",
     "error": "error kind or bits out of range",
@@ -557,6 +560,13 @@ def _decode_error(code: int, lay: Any, n: int) -> SnapshotError:
     if code == lib.RV_SNAP_MAGIC:
         return SnapshotError("not an rvdist snapshot (bad magic)")
     if code == lib.RV_SNAP_VERSION:
+        if 1 <= lay.version < FORMAT_VERSION:
+            # Older formats lack state the machine now has (version 3 added
+            # the FP registers and fcsr): restoring one would guess it.
+            return SnapshotError(f"snapshot format version {lay.version} is older than this "
+                                 f"rvdist's version {FORMAT_VERSION} and cannot be restored "
+                                 f"(it lacks the FP registers and fcsr); rerun the job from "
+                                 f"its start")
         return SnapshotError(f"unknown snapshot format version {lay.version} "
                              f"(this rvdist reads version {FORMAT_VERSION})")
     if code == lib.RV_SNAP_RECORD:
