@@ -176,8 +176,11 @@ def start(machine: "Machine", argv: Sequence[Union[str, bytes]], env: Any = None
 
 def _build_stack(machine: "Machine", argv: Sequence[Union[str, bytes]], envp: list[bytes],
                  execfn: bytes) -> None:
-    """Lay out the Linux initial stack at the top of memory and point sp, a0
-    and a1 at it (a0 = argc and a1 = argv too, for freestanding programs)."""
+    """Lay out the Linux initial stack at the top of memory and point sp at it.
+
+    Every other register starts at 0, as on Linux: glibc's _start takes a0
+    as the dynamic loader's exit hook (rtld_fini), so it must be 0 for a
+    static program."""
     program = machine.program
     args = [a.encode() if isinstance(a, str) else bytes(a) for a in argv]
     if any(b"\0" in a for a in args):
@@ -220,7 +223,4 @@ def _build_stack(machine: "Machine", argv: Sequence[Union[str, bytes]], envp: li
     if headers.phdr is None:
         machine.write_memory(phdr, headers.table)
     machine.write_memory(sp, struct.pack(f"<{len(words)}Q", *words))
-    regs = machine.registers
-    regs["sp"] = sp
-    regs["a0"] = len(args)
-    regs["a1"] = sp + 8
+    machine.registers["sp"] = sp

@@ -119,8 +119,7 @@ def test_entry_state_and_stack(args) -> None:
     sp = regs["sp"]
     assert sp % 16 == 0, f"sp {sp:#x} is not 16-byte aligned"
     assert 0 < sp < m.memory_size
-    assert regs["a0"] == len(argv) == u64(m, sp)
-    assert regs["a1"] == sp + 8
+    assert len(argv) == u64(m, sp)
     for i, expected in enumerate(argv):
         ptr = u64(m, sp + 8 * (1 + i))
         assert sp < ptr < m.memory_size
@@ -142,7 +141,7 @@ def test_entry_state_and_stack(args) -> None:
     if 6 in auxv:
         assert auxv[6] == 4096, "AT_PAGESZ"
     for i in range(32):
-        if i not in (2, 10, 11):  # sp, a0, a1
+        if i != 2:  # sp; a0 must be 0 too: glibc's _start takes it for rtld_fini
             assert regs[i] == 0, f"x{i} = {regs[i]:#x} at entry"
 
 
