@@ -124,6 +124,10 @@ void rv_os_free(rv_os *os);
  * it lies in guest memory above the NULL guard; to be written it must also
  * be writable (not code, not read-only). Zero-length ranges always are. */
 const uint8_t *rv_user_in(const rv_machine *m, uint64_t addr, uint64_t len);
+/* Whether a range lies in the guest's address space at all (Linux's
+ * access_ok): read and write check the whole buffer so, before the bytes
+ * they move. */
+int rv_user_range(const rv_machine *m, uint64_t addr, uint64_t len);
 /* Checks, marks the pages dirty and returns where to write; NULL: EFAULT. */
 uint8_t *rv_user_out(rv_machine *m, uint64_t addr, uint64_t len);
 /* Copy the NUL-terminated string at addr (at most max bytes with its NUL)

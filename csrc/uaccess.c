@@ -15,6 +15,11 @@ static int in_user(const rv_machine *m, uint64_t addr, uint64_t len)
     return addr >= m->os->guard && addr <= m->mem_size && len <= m->mem_size - addr;
 }
 
+int rv_user_range(const rv_machine *m, uint64_t addr, uint64_t len)
+{
+    return addr <= m->mem_size && len <= m->mem_size - addr;
+}
+
 const uint8_t *rv_user_in(const rv_machine *m, uint64_t addr, uint64_t len)
 {
     if (len == 0)

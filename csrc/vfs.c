@@ -554,6 +554,8 @@ static int64_t do_read(rv_machine *m, rv_ofd *o, uint64_t buf, uint64_t len, int
     rv_node *n = &os->fs->nodes[o->node];
     if (!readable(o))
         return -RV_EBADF;
+    if (!rv_user_range(m, buf, len))
+        return -RV_EFAULT;
     if (len > MAX_RW)
         len = MAX_RW;
     uint64_t pos = at < 0 ? o->pos : (uint64_t)at;
@@ -610,6 +612,8 @@ static int64_t do_write(rv_machine *m, rv_ofd *o, uint64_t buf, uint64_t len, in
     rv_node *n = &fs->nodes[o->node];
     if (!writable(o))
         return -RV_EBADF;
+    if (!rv_user_range(m, buf, len))
+        return -RV_EFAULT;
     if (len > MAX_RW)
         len = MAX_RW;
     const uint8_t *src = rv_user_in(m, buf, len);
@@ -1433,6 +1437,8 @@ int rv_fs_declare(rv_machine *m, const char *path, const uint8_t *digest)
     int r = make_dirs(m, path, &dir, 0);
     if (r)
         return r;
+    if (dir != ROOT && fs->nodes[dir].uid != RV_UID)
+        return -RV_EACCES;
     const char *name = strrchr(path, '/') + 1;
     uint32_t len = (uint32_t)strlen(name);
     if (lookup(fs, dir, name, len) != NONE)

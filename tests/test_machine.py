@@ -566,7 +566,7 @@ def test_instruction_straddling_into_a_data_page_faults(budget) -> None:
     assert isinstance(err, MemoryFault) and err.kind == "fetch_fault", repr(err)
     assert (err.pc, err.address) == (TEXT + 4094, DATA)
     assert m.cycles == 2047
-    assert m.registers["a0"] == 1, "a0 is still argc: the faulting instruction did not run"
+    assert m.registers["a0"] == 0, "a0 is still 0 (as at start): the faulting instruction did not run"
 
 
 # --- cycles and cost models -------------------------------------------------------------

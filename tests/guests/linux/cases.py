@@ -30,6 +30,7 @@ CASES = [
     Case("hello", "hello.elf", ("x", "two words", ""), env={"WHO": "world", "LANG": "C"}),
     Case("hello-noenv", "hello.elf"),
     Case("alloc", "alloc.elf"),
+    Case("mm", "mm.elf"),
     Case("files", "files.elf", files=DATA),
     Case("files-in-cwd", "files.elf", files=DATA, cwd="/home/guest"),
     Case("stdin", "stdin.elf", stdin=b"the quick brown fox\njumps over\n  the lazy dog\n" * 40),
