@@ -284,3 +284,30 @@ def test_created_files_count_against_the_limit() -> None:
     m.run()
     assert sum(len(v) for v in m.files().values()) <= 1000
     assert m.stdout != base64.b64decode(EXPECTED["files"]["stdout"])
+
+
+# -- random syscalls ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_syscalls_end_in_a_typed_outcome(seed: int) -> None:
+    """Every served syscall with good, bad and garbage arguments: a typed end,
+    the same on a second run and in slices."""
+    import syscallfuzz
+    first = syscallfuzz.outcome(seed)
+    assert first[0] in ("exited", "error"), first[:3]
+    if first[0] == "error":
+        assert isinstance(first[2], tuple) and first[2][0] in (
+            "UnsupportedSyscall", "MemoryFault", "OutputLimitExceeded", "IllegalInstruction"), first[2]
+    assert syscallfuzz.outcome(seed) == first
+    assert syscallfuzz.outcome(seed, [1, 7, 50, 3]) == first
+
+
+@pytest.mark.slow
+def test_many_random_syscalls() -> None:
+    import os
+    import syscallfuzz
+    n = int(os.environ.get("RVDIST_SYSCALL_CASES", "3000"))
+    for seed in range(1000, 1000 + n):
+        out = syscallfuzz.outcome(seed)
+        assert out[0] in ("exited", "error"), (seed, out[:3])
