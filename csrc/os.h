@@ -197,6 +197,8 @@ int64_t rv_sys_mkdirat(rv_machine *m);
 int64_t rv_sys_unlinkat(rv_machine *m);
 int64_t rv_sys_ftruncate(rv_machine *m);
 int64_t rv_sys_fsync(rv_machine *m);
+int64_t rv_sys_fchmod(rv_machine *m);
+int64_t rv_sys_fchmodat(rv_machine *m);
 
 /* osstate.c: a little-endian byte writer and a bounds-checked reader for
  * the encoded OS state. A writer with buf NULL only counts. */

@@ -90,7 +90,9 @@ typedef struct rv_node {
     uint32_t kind, mode;      /* mode: permission bits only */
     uint32_t uid;
     uint32_t links;           /* names it has: 0 or 1 */
-    uint32_t opens;           /* open file descriptions on it, +1 while it is the cwd */
+    uint32_t opens;           /* open file descriptions on it, +1 while it is the cwd,
+                               * +1 for each removed directory still open in it */
+    uint32_t pinned;          /* a removed directory that still holds its parent */
     uint32_t parent;          /* the directory holding its name (root: itself) */
     uint64_t ino;
     int64_t time;             /* ns since the epoch of the last change */
@@ -196,9 +198,16 @@ static void free_node(rv_vfs *fs, uint32_t i)
 
 static void maybe_free(rv_vfs *fs, uint32_t i)
 {
-    rv_node *n = &fs->nodes[i];
-    if (i >= N_PERMANENT && n->links == 0 && n->opens == 0)
+    /* A removed directory that is still open keeps its parent alive, as
+     * Linux's dentries do, so that ".." from it stays meaningful. */
+    while (i >= N_PERMANENT && fs->nodes[i].links == 0 && fs->nodes[i].opens == 0) {
+        uint32_t parent = fs->nodes[i].parent, pinned = fs->nodes[i].pinned;
         free_node(fs, i);
+        if (!pinned)
+            return;
+        fs->nodes[parent].opens--;
+        i = parent;
+    }
 }
 
 static void unlink_from(rv_vfs *fs, uint32_t dir, uint32_t at)
@@ -208,7 +217,12 @@ static void unlink_from(rv_vfs *fs, uint32_t dir, uint32_t at)
     free(d->ents[at].name);
     memmove(&d->ents[at], &d->ents[at + 1], (d->nents - at - 1) * sizeof d->ents[0]);
     d->nents--;
-    fs->nodes[child].links = 0;
+    rv_node *c = &fs->nodes[child];
+    c->links = 0;
+    if (c->kind == NODE_DIR && c->opens) {
+        c->pinned = 1;
+        d->opens++;
+    }
     maybe_free(fs, child);
 }
 
@@ -383,13 +397,13 @@ static int walk(const rv_vfs *fs, uint32_t start, const char *path, walk_t *w)
             return -RV_ENOENT;
         if (fs->nodes[w->node].kind != NODE_DIR)
             return -RV_ENOTDIR;
-        if (!fs->nodes[w->node].links)
-            return -RV_ENOENT;      /* a removed directory (the cwd) holds nothing */
         uint32_t dir = w->node;
         w->dir = dir;
         w->name = p;
         w->len = (uint32_t)len;
         w->dots = (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.');
+        if (!w->dots && !fs->nodes[dir].links)
+            return -RV_ENOENT;      /* a removed directory (an old cwd) holds nothing */
         if (len == 1 && p[0] == '.')
             w->node = dir;
         else if (w->dots)
@@ -1324,6 +1338,32 @@ int64_t rv_sys_ftruncate(rv_machine *m)
     return 0;
 }
 
+static int64_t chmod_node(rv_machine *m, uint32_t node, uint64_t mode)
+{
+    rv_node *n = &m->os->fs->nodes[node];
+    if (n->uid != RV_UID)
+        return -RV_EPERM;
+    n->mode = (uint32_t)(mode & 07777);
+    n->time = rv_clock_realtime(m);
+    return 0;
+}
+
+int64_t rv_sys_fchmod(rv_machine *m)
+{
+    rv_ofd *o = ofd_of(m->os->fs, (int32_t)m->x[10]);
+    return o ? chmod_node(m, o->node, m->x[11]) : -RV_EBADF;
+}
+
+int64_t rv_sys_fchmodat(rv_machine *m)
+{
+    char path[RV_PATH_MAX];
+    walk_t w;
+    int r = resolve_at(m, (int32_t)m->x[10], m->x[11], path, &w);
+    if (r)
+        return r;
+    return w.node == NONE ? -RV_ENOENT : chmod_node(m, w.node, m->x[12]);
+}
+
 int64_t rv_sys_fsync(rv_machine *m)
 {
     return ofd_of(m->os->fs, (int32_t)m->x[10]) ? 0 : -RV_EBADF;
@@ -1523,7 +1563,7 @@ void rv_vfs_encode(const rv_os *os, rv_wr *w)
             continue;
         rv_wr_u32(w, n->mode);
         rv_wr_u32(w, n->uid);
-        rv_wr_u32(w, n->links);
+        rv_wr_u32(w, n->links | n->pinned << 1);
         rv_wr_u32(w, n->parent);
         rv_wr_u64(w, n->ino);
         rv_wr_u64(w, (uint64_t)n->time);
@@ -1602,11 +1642,14 @@ static int decode_into(const rv_os *os, rv_rd *r, rv_vfs *fs, uint8_t *missing)
         n->mode = rv_rd_u32(r);
         n->uid = rv_rd_u32(r);
         n->links = rv_rd_u32(r);
+        n->pinned = n->links >> 1;
+        n->links &= 1;
         n->parent = rv_rd_u32(r);
         n->ino = rv_rd_u64(r);
         n->time = (int64_t)rv_rd_u64(r);
-        if (r->bad || n->mode > 07777 || (n->uid != 0 && n->uid != RV_UID) || n->links > 1 ||
-            n->parent >= nn || n->ino >= fs->next_ino)
+        if (r->bad || n->mode > 07777 || (n->uid != 0 && n->uid != RV_UID) || n->pinned > 1 ||
+            (n->pinned && (n->links || n->kind != NODE_DIR)) || n->parent >= nn ||
+            n->ino >= fs->next_ino)
             return RV_OS_MALFORMED;
         if (n->kind == NODE_FILE) {
             uint64_t size = rv_rd_u64(r);
@@ -1739,6 +1782,12 @@ static int decode_into(const rv_os *os, rv_rd *r, rv_vfs *fs, uint8_t *missing)
     if (bad || fs->cwd >= nn || fs->nodes[fs->cwd].kind != NODE_DIR)
         return RV_OS_MALFORMED;
     fs->nodes[fs->cwd].opens++;
+    for (uint32_t i = N_PERMANENT; i < nn; i++)
+        if (fs->nodes[i].pinned) {
+            if (fs->nodes[fs->nodes[i].parent].kind != NODE_DIR)
+                return RV_OS_MALFORMED;
+            fs->nodes[fs->nodes[i].parent].opens++;
+        }
     /* Nothing unnamed and unopened: it would never be freed. */
     for (uint32_t i = N_PERMANENT; i < nn; i++)
         if (fs->nodes[i].kind != NODE_FREE && !fs->nodes[i].links && !fs->nodes[i].opens)

@@ -23,7 +23,7 @@ MEMORY = 1 << 20
 #: p: pointer to a buffer, s: path string, f: fd, n: length, x: anything.
 SERVED = {
     17: "pn", 23: "f", 24: "ffx", 25: "fxp", 29: "fxp", 34: "fsx", 35: "fsx", 46: "fn", 48: "fsx",
-    49: "s", 50: "f", 56: "fsxx", 57: "f", 61: "fpn", 62: "fxx", 63: "fpn", 64: "fpn", 65: "fpn",
+    49: "s", 50: "f", 52: "fx", 53: "fsx", 56: "fsxx", 57: "f", 61: "fpn", 62: "fxx", 63: "fpn", 64: "fpn", 65: "fpn",
     66: "fpn", 67: "fpnx", 68: "fpnx", 78: "fspn", 79: "fspx", 80: "fp", 82: "f", 83: "f",
     96: "p", 98: "pxxpxx", 99: "pn", 100: "xpp", 101: "pp", 113: "xp", 114: "xp", 115: "xxpp",
     122: "xnp", 123: "xnp", 124: "", 129: "xx", 130: "xx", 131: "xxx", 132: "pp", 134: "xppn",

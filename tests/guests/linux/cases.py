@@ -33,6 +33,7 @@ CASES = [
     Case("mm", "mm.elf"),
     Case("files", "files.elf", files=DATA),
     Case("files-in-cwd", "files.elf", files=DATA, cwd="/home/guest"),
+    Case("fsops", "fsops.elf"),
     Case("stdin", "stdin.elf", stdin=b"the quick brown fox\njumps over\n  the lazy dog\n" * 40),
     Case("stdin-empty", "stdin.elf"),
     Case("timing", "timing.elf"),
