@@ -271,6 +271,8 @@ int rv_crc32_level(int limit);
 #define RV_SNAP_BLOCK_ENTRY 16
 /* Largest stdout + stderr + stdin one snapshot may carry, decompressed. */
 #define RV_SNAP_MAX_IO 4294967296
+/* Largest OS block (the process and its files), decompressed. */
+#define RV_SNAP_MAX_OS 17179869184
 
 typedef struct rv_snap_record {
     uint64_t core_version;
@@ -303,6 +305,8 @@ typedef struct rv_snap_record {
     uint64_t n_zero;
     uint64_t n_blocks;
     uint64_t text_len[4];     /* RV_SNAP_TEXTS entries */
+    uint64_t os_len;          /* bytes of the OS block (rv_os_encode) */
+    uint64_t os_block;        /* its compressed size */
 } rv_snap_record;
 
 /* rv_snap_decode's results: RV_SNAP_SHORT, too short to hold the prefix and
@@ -333,6 +337,7 @@ typedef struct rv_snap_layout {
     uint64_t data_pages;
     uint64_t zero_pages;
     uint64_t io;
+    uint64_t os;
     uint64_t blocks;
     uint64_t crc;             /* the trailer; blocks end here */
     uint64_t n_raw;           /* blocks stored raw */

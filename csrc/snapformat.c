@@ -66,6 +66,11 @@ static size_t check_record(const rv_snap_record *r)
     uint64_t plain = r->stdout_part + r->stderr_part + r->stdin_len;
     if (plain > max_io || plain > 255 * r->io_block + 64)
         return F(io_block) + 1;
+    /* The OS block is never empty (it starts with its magic); lz4 expands
+     * at most ~255x. */
+    if (r->os_len == 0 || r->os_len > RV_SNAP_MAX_OS || r->os_block == 0 ||
+        r->os_block > RV_SNAP_MAX_OS || r->os_len > 255 * r->os_block + 64)
+        return F(os_len) + 1;
     if ((r->flags & RV_SNAP_HAS_PARENT) && r->stdin_len)
         return F(stdin_len) + 1;
     if (!(r->flags & RV_SNAP_HAS_PARENT) && r->stdin_pos > r->stdin_len)
@@ -170,7 +175,11 @@ int rv_snap_decode(const uint8_t *buf, uint64_t len, rv_snap_layout *out)
     out->io = pos;
     if (pos > len - 4 || r->io_block > len - 4 - pos)
         return RV_SNAP_LENGTH;
-    out->blocks = pos + r->io_block;
+    pos += r->io_block;
+    out->os = pos;
+    if (r->os_block > len - 4 - pos)
+        return RV_SNAP_LENGTH;
+    out->blocks = pos + r->os_block;
     out->crc = len - 4;
     if (!all_zero(buf + out->texts + texts, out->table - out->texts - texts)) {
         out->field = F(text_len);

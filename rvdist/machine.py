@@ -421,17 +421,21 @@ class Machine:
     @classmethod
     def restore(cls, program: Union[Program, bytes, str, os.PathLike],
                 snapshot: Union["Snapshot", Sequence["Snapshot"]], *,
-                max_cycles: Any = ..., output_limit: Optional[int] = None) -> "Machine":
+                max_cycles: Any = ..., output_limit: Optional[int] = None,
+                files: Any = None) -> "Machine":
         """A fresh machine in the state a snapshot (or a full snapshot and
         its increments, oldest first) recorded, built on ``program``'s image.
 
-        ``max_cycles`` and ``output_limit`` may be changed on the way
-        (``max_cycles=None`` removes the limit); everything else comes from
-        the snapshot. Raises :class:`SnapshotError`, and returns nothing
-        half-restored, when the program's digest, the core version or the
-        configuration does not match or the data is corrupt.
+        ``files`` are the job's declared files (as for ``Machine``): a
+        snapshot names them by digest only, so a job that declared files
+        needs them again here. ``max_cycles`` and ``output_limit`` may be
+        changed on the way (``max_cycles=None`` removes the limit);
+        everything else comes from the snapshot. Raises
+        :class:`SnapshotError`, and returns nothing half-restored, when the
+        program's digest, the core version or the configuration does not
+        match, a declared file is missing, or the data is corrupt.
         """
-        return _restore(cls, _load_program(program), snapshot, max_cycles, output_limit)
+        return _restore(cls, _load_program(program), snapshot, max_cycles, output_limit, files)
 
     # -- state ----------------------------------------------------------
 

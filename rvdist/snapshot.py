@@ -11,6 +11,7 @@ docs/snapshot-format.md; in short::
     | texts (ISA, program name, cost model, host error) | page block table
     | u32[] data-page indices | u32[] zero-page indices
     | lz4 block of stdout part + stderr part + stdin
+    | lz4 block of the OS state (the Linux process and its files)
     | lz4 blocks of page data, up to 64 pages each
     | u32 crc32 of everything above except the page blocks
 
@@ -91,7 +92,9 @@ class Snapshot:
     ascending); ``chunks`` the lz4-compressed blocks of page contents,
     ``len(data_pages) // 4`` pages in all. ``io_block`` holds the stdout
     and stderr written since the parent (all of it for a full snapshot) and,
-    for a full snapshot, the whole stdin.
+    for a full snapshot, the whole stdin. ``os_block`` holds the Linux
+    process's state (clocks, random stream, mappings, files; always whole,
+    also in an incremental snapshot), lz4-compressed.
     """
 
     header: dict[str, Any]
@@ -99,14 +102,15 @@ class Snapshot:
     zero_pages: bytes
     io_block: bytes
     chunks: list[Any] = field(default_factory=list)     # bytes-like
+    os_block: bytes = b""
 
     @classmethod
     def _new(cls, head: bytes, data_pages: bytes, zero_pages: bytes, io_block: bytes,
-             chunks: list[Any]) -> "Snapshot":
+             chunks: list[Any], os_block: bytes) -> "Snapshot":
         """A snapshot given its encoded head (record, texts, table) instead of a dict."""
         snap = cls.__new__(cls)
         snap.__dict__.update(_head=head, data_pages=data_pages, zero_pages=zero_pages,
-                             io_block=io_block, chunks=chunks)
+                             io_block=io_block, chunks=chunks, os_block=os_block)
         return snap
 
     def __getstate__(self) -> dict[str, Any]:
@@ -158,7 +162,7 @@ class Snapshot:
         head = self.__dict__.get("_head")
         if head is None:
             head = _pack_header(self.__dict__["header"])
-        return [_PREFIX, head, self.data_pages, self.zero_pages, self.io_block]
+        return [_PREFIX, head, self.data_pages, self.zero_pages, self.io_block, self.os_block]
 
     def to_bytes(self) -> bytes:
         """Encode the snapshot (see docs/snapshot-format.md).
@@ -219,12 +223,13 @@ class Snapshot:
         rec = lay.rec
         head = data[len(_PREFIX):lay.data_pages]
         data_pages, zero_pages = data[lay.data_pages:lay.zero_pages], data[lay.zero_pages:lay.io]
-        io_block = data[lay.io:lay.blocks]
+        io_block, os_block = data[lay.io:lay.os], data[lay.os:lay.blocks]
         # The page blocks stay where they are, one span; `chunks` views into
         # it are made only if asked for (restoring needs none).
-        snap = cls._new(head, data_pages, zero_pages, io_block, None)
+        snap = cls._new(head, data_pages, zero_pages, io_block, None, os_block)
         snap.__dict__["_decoded"] = _Decoded(lay, rec, _texts(data, lay.texts, rec), head, data_pages,
-                                             zero_pages, io_block, view[lay.table:lay.data_pages].cast("I"),
+                                             zero_pages, io_block, os_block,
+                                             view[lay.table:lay.data_pages].cast("I"),
                                              view[lay.blocks:lay.crc])
         return snap
 
@@ -235,7 +240,8 @@ class Snapshot:
         own = self.__dict__
         d = own.get("_decoded")
         if d is not None and own.get("_head") is d.head and self.data_pages is d.data_pages \
-                and self.zero_pages is d.zero_pages and self.io_block is d.io_block:
+                and self.zero_pages is d.zero_pages and self.io_block is d.io_block \
+                and self.os_block is d.os_block:
             chunks, made = own["chunks"], own.get("_chunks_made")
             if chunks is None or (made is not None and len(chunks) == len(made) and all(map(is_, chunks, made))):
                 return d
@@ -320,7 +326,7 @@ class Snapshot:
         return _encode(rec, last.texts, struct.pack(f"<{len(data)}I", *data),
                        struct.pack(f"<{len(zero)}I", *zero),
                        lambda start, count: b"".join(pages[p] for p in data[start:start + count]),
-                       stdout, stderr, stdin)
+                       stdout, stderr, stdin, bytes(last.os_block))
 
 
 def _get_header(snap: Snapshot) -> dict[str, Any]:
@@ -370,6 +376,7 @@ class _Decoded(NamedTuple):
     data_pages: bytes
     zero_pages: bytes
     io_block: bytes
+    os_block: bytes
     table: memoryview       # the block table: 4 u32 per block (pages, bytes, crc32, raw)
     blocks: memoryview      # the page blocks, back to back
 
@@ -424,6 +431,7 @@ def _header_from(head: bytes) -> dict[str, Any]:
         "io": {"stdout_len": rec.stdout_len, "stderr_len": rec.stderr_len,
                "stdout_part": rec.stdout_part, "stderr_part": rec.stderr_part,
                "stdin_len": rec.stdin_len, "io_block": rec.io_block},
+        "os": {"len": rec.os_len, "block": rec.os_block},
         "pages": {"data": rec.n_data, "zero": rec.n_zero,
                   "chunks": [table[i:i + 4] for i in range(0, len(table), 4)]},
     }
@@ -442,7 +450,7 @@ def _pack_header(h: Any) -> bytes:
 
 
 def _pack_fields(h: dict[str, Any]) -> bytes:
-    prog, cfg, st, io, pages = (_obj(h, k) for k in ("program", "config", "state", "io", "pages"))
+    prog, cfg, st, io, pages, osb = (_obj(h, k) for k in ("program", "config", "state", "io", "pages", "os"))
     rec = ffi.new("rv_snap_record *")
     flags = 0
     ffi.memmove(rec.id, _hex(h["id"], 16, "id"), 16)
@@ -464,6 +472,7 @@ def _pack_fields(h: dict[str, Any]) -> bytes:
         setattr(rec, k, _int(st[k], k))
     for k in ("stdout_len", "stderr_len", "stdout_part", "stderr_part", "stdin_len", "io_block"):
         setattr(rec, k, _int(io[k], k))
+    rec.os_len, rec.os_block = _int(osb["len"], "os.len"), _int(osb["block"], "os.block")
     for k, src, n in (("costs", cfg, lib.RV_NCLASSES), ("x", st, 32), ("f", st, 32),
                       ("error", st, 6), ("brk", st, 3)):
         v = src[k]
@@ -544,6 +553,8 @@ _FIELD_RULES = {
     "stdout_part": "the stdout part is longer than the stdout",
     "stderr_part": "the stderr part is longer than the stderr",
     "io_block": f"the I/O block claims more bytes than 255x its size or {MAX_IO_BYTES} in all",
+    "os_len": f"the OS block is empty, or claims more bytes than 255x its size or "
+              f"{lib.RV_SNAP_MAX_OS} in all",
     "stdin_len": "an incremental snapshot carries stdin",
     "stdin_pos": "stdin position beyond stdin",
     "n_data": "more pages listed than the memory holds",
@@ -609,11 +620,12 @@ def _check_chain(chain: Sequence[_Decoded]) -> None:
 
 
 def _encode(rec: Any, texts: Sequence[Optional[str]], data_pages: bytes, zero_pages: bytes, gather,
-            stdout: bytes, stderr: bytes, stdin: Optional[bytes]) -> Snapshot:
+            stdout: bytes, stderr: bytes, stdin: Optional[bytes], os_block: bytes) -> Snapshot:
     """Build a Snapshot from a record with its state filled in. ``data_pages``/
     ``zero_pages`` are packed u32 page indices; ``gather(start, count)``
     returns the contents of data pages ``start .. start+count`` of that list
-    as one buffer."""
+    as one buffer. ``os_block`` is the compressed OS block, its plain size
+    already in the record."""
     n_data = len(data_pages) // 4
     chunks, table = [], []
     for start in range(0, n_data, CHUNK_PAGES):
@@ -634,8 +646,9 @@ def _encode(rec: Any, texts: Sequence[Optional[str]], data_pages: bytes, zero_pa
     encoded = [None if t is None else t.encode()[:MAX_TEXT] for t in texts]
     rec.flags = (rec.flags & ~(_HAS_NAME | _HAS_HOST_ERROR)) | \
         (_HAS_NAME if encoded[1] is not None else 0) | (_HAS_HOST_ERROR if encoded[3] is not None else 0)
+    rec.os_block = len(os_block)
     head = _head(rec, encoded, struct.pack(f"<{len(table)}I", *table))
-    return Snapshot._new(head, data_pages, zero_pages, io_block, chunks)
+    return Snapshot._new(head, data_pages, zero_pages, io_block, chunks, os_block)
 
 
 # -- taking and restoring ---------------------------------------------------
@@ -679,9 +692,12 @@ def capture(machine: "Machine", incremental: bool) -> Snapshot:
         lib.rv_gather_pages(m, data + start, count, buf)
         return ffi.buffer(buf, count * PAGE_SIZE)
 
+    os_plain = _os_state(m)
+    rec.os_len = len(os_plain)
     snap = _encode(rec, (ISA, machine.program.name, machine.cost_model, host_error),
                    ffi.buffer(data, 4 * n_data)[:], ffi.buffer(zero, 4 * n_zero)[:],
-                   gather, stdout, stderr, None if parent is not None else machine.stdin)
+                   gather, stdout, stderr, None if parent is not None else machine.stdin,
+                   lz4.block.compress(os_plain, store_size=False))
 
     lib.rv_clear_page_flags(m, lib.RV_PAGE_DIRTY)
     machine._snapshot_id = snap_id.hex()
@@ -689,9 +705,46 @@ def capture(machine: "Machine", incremental: bool) -> Snapshot:
     return snap
 
 
+def _os_state(m: Any) -> bytes:
+    """The machine's OS block, uncompressed (rv_os_encode)."""
+    size = lib.rv_os_encode(m, ffi.NULL, 0)
+    buf = ffi.new("uint8_t[]", size)
+    lib.rv_os_encode(m, buf, size)
+    return ffi.buffer(buf, size)[:]
+
+
+def _restore_os(m: Any, d: "_Decoded", files: Any) -> None:
+    """Put the last snapshot's OS block into a restored machine: the declared
+    files' bytes first (they travel by digest), then the state."""
+    from rvdist.process import normalize_files
+    jf = normalize_files(files)
+    for digest, data in jf.blobs.items():
+        if lib.rv_fs_provide(m, bytes.fromhex(digest), ffi.from_buffer(data), len(data)):
+            raise SnapshotError(f"cannot hold a declared file of {len(data)} bytes")
+    rec = d.rec
+    try:
+        plain = lz4.block.decompress(d.os_block, uncompressed_size=rec.os_len)
+    except lz4.block.LZ4BlockError as e:
+        raise SnapshotError(f"corrupt OS block in snapshot: {e}") from None
+    if len(plain) != rec.os_len:
+        raise SnapshotError("corrupt OS block in snapshot: wrong decompressed size")
+    missing = ffi.new("uint8_t[32]")
+    code = lib.rv_os_decode(m, plain, len(plain), missing)
+    if code == lib.RV_OS_MISSING_FILE:
+        raise SnapshotError(f"snapshot {d.id} needs a declared file that was not given: sha256 "
+                            f"{bytes(missing).hex()} (pass the job's files to restore)")
+    if code == lib.RV_OS_PROTECTION:
+        raise SnapshotError(f"snapshot {d.id} makes read-only pages of the program writable")
+    if code == lib.RV_OS_NOMEM:
+        raise SnapshotError("out of memory restoring the snapshot's process state")
+    if code:
+        raise SnapshotError(f"malformed OS block in snapshot {d.id}")
+
+
 def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence[Snapshot]],
-            max_cycles: Any, output_limit: Optional[int]) -> "Machine":
-    """Build a fresh machine from ``program`` and a snapshot or chain of them."""
+            max_cycles: Any, output_limit: Optional[int], files: Any = None) -> "Machine":
+    """Build a fresh machine from ``program`` and a snapshot or chain of them
+    (``files``: the job's declared files, which snapshots name by digest)."""
     chain = [snapshots] if isinstance(snapshots, Snapshot) else list(snapshots)
     for snap in chain:
         if not isinstance(snap, Snapshot):
@@ -718,6 +771,7 @@ def restore(machine_cls, program: "Program", snapshots: Union[Snapshot, Sequence
     for d in checked:
         _apply_pages(m, d)
     lib.rv_zero_stale(m)
+    _restore_os(m, last, files)
     return machine
 
 

@@ -111,7 +111,8 @@ def roundtrip(snap: Snapshot) -> Snapshot:
 
 def reencode(snap: Snapshot, header: dict[str, Any]) -> Snapshot:
     """A snapshot with ``header`` instead of snap's, through a (valid-crc) encoding."""
-    forged = Snapshot(header, snap.data_pages, snap.zero_pages, snap.io_block, list(snap.chunks))
+    forged = Snapshot(header, snap.data_pages, snap.zero_pages, snap.io_block, list(snap.chunks),
+                      snap.os_block)
     return Snapshot.from_bytes(forged.to_bytes())
 
 
@@ -917,7 +918,7 @@ def test_restore_refuses_a_configuration_the_program_does_not_fit(mid_snapshot):
     header["pages"]["data"] = header["pages"]["zero"] = 0  # (so that the rest still fits in it)
     header["pages"]["chunks"] = []
     header["state"]["brk"] = [8 * PAGE] * 3
-    forged = Snapshot.from_bytes(Snapshot(header, b"", b"", snap.io_block, []).to_bytes())
+    forged = Snapshot.from_bytes(Snapshot(header, b"", b"", snap.io_block, [], snap.os_block).to_bytes())
     with pytest.raises(SnapshotError, match="incompatible snapshot configuration"):
         Machine.restore(prog, forged)
 
@@ -1353,7 +1354,8 @@ def test_a_corrupt_raw_block_is_found_while_it_is_copied_in(hand_built):
     start = sum(c[0] for c in snap.header["pages"]["chunks"][:raw[1]])
     bad = Snapshot.from_bytes(_corrupt_raw_block(snap.to_bytes(), raw[1]))
     if hand_built:                      # not one span of blocks any more: checked block by block
-        bad = Snapshot(edited(bad), bad.data_pages, bad.zero_pages, bad.io_block, [bytes(c) for c in bad.chunks])
+        bad = Snapshot(edited(bad), bad.data_pages, bad.zero_pages, bad.io_block, [bytes(c) for c in bad.chunks],
+                       bad.os_block)
     with pytest.raises(SnapshotError, match=f"checksum mismatch in page block at page {start}:"):
         Machine.restore(prog, bad)
 

@@ -160,7 +160,7 @@ def encode(header: dict[str, Any], snap: Snapshot, *, data_pages: Optional[bytes
     return Snapshot(header, snap.data_pages if data_pages is None else data_pages,
                     snap.zero_pages if zero_pages is None else zero_pages,
                     snap.io_block if io_block is None else io_block,
-                    list(snap.chunks) if chunks is None else chunks).to_bytes()
+                    list(snap.chunks) if chunks is None else chunks, snap.os_block).to_bytes()
 
 
 def with_crc(data: bytearray, body_end: int) -> bytes:
