@@ -3,14 +3,19 @@
 A manifest is JSON lines (one object per line) or YAML (a list of objects).
 Each job has ``program`` (a path, relative to the manifest's folder), and
 optionally ``args``, ``stdin`` (text), ``stdin_file``, ``max_cycles``,
-``memory`` (bytes or e.g. ``"64MiB"``), ``cost_model``, ``priority`` and
-``name``.
+``memory`` (bytes or e.g. ``"64MiB"``), ``cost_model``, ``priority``,
+``name``, and the Linux job spec (docs/linux-abi.md): ``files`` (guest path
+-> host path, relative to the manifest's folder), ``env`` (an object, or
+``NAME=VALUE`` strings), ``seed``, ``cwd``, ``start_time`` and
+``file_limit``. With ``out_dir``, the files each job created are written
+under ``out_dir/<job name>/``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,7 +24,7 @@ from typing import Any, Optional, TextIO
 from rvdist.errors import ConfigError, RvError
 
 _KEYS = {"program", "args", "stdin", "stdin_file", "max_cycles", "memory", "cost_model",
-         "priority", "name"}
+         "priority", "name", "files", "env", "seed", "cwd", "start_time", "file_limit"}
 
 
 def load_manifest(path: Path) -> list[dict[str, Any]]:
@@ -53,6 +58,10 @@ def load_manifest(path: Path) -> list[dict[str, Any]]:
         e["program"] = str((path.parent / e["program"]).resolve())
         if "stdin_file" in e:
             e["stdin_file"] = str((path.parent / e["stdin_file"]).resolve())
+        if "files" in e:
+            if not isinstance(e["files"], dict) or not all(isinstance(v, str) for v in e["files"].values()):
+                raise ConfigError(f"{path}: job {i}: files must map guest paths to host paths")
+            e["files"] = {g: str((path.parent / h).resolve()) for g, h in e["files"].items()}
     return entries
 
 
@@ -68,7 +77,19 @@ def _submit(ex: Any, e: dict[str, Any], job_id: Optional[str]) -> Any:
               "name": e.get("name"), "cost_model": e.get("cost_model", "unit")}
     if "memory" in e:
         kwargs["memory_size"] = e["memory"]
+    for key in ("files", "env", "seed", "cwd", "start_time", "file_limit"):
+        if key in e:
+            kwargs[key] = e[key]
     return ex.submit(e["program"], job_id=job_id, **kwargs)
+
+
+def _write_files(out_dir: Path, r: Any) -> None:
+    from rvdist.cli import write_out_dir
+    folder = re.sub(r"[^A-Za-z0-9._-]", "_", r.name).lstrip(".") or r.job_id
+    try:
+        write_out_dir(out_dir / folder, r.files)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def job_ids(entries: list[dict[str, Any]]) -> list[str]:
@@ -123,13 +144,15 @@ class _Progress:
 def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str] = None,
               slice_cycles: int = 10_000_000, quiet: bool = False, stream: TextIO = sys.stderr,
               checkpoint_dir: Optional[Path] = None, resume: bool = False,
-              checkpoint_cycles: Optional[int] = None, events: Optional[Path] = None) -> int:
+              checkpoint_cycles: Optional[int] = None, events: Optional[Path] = None,
+              out_dir: Optional[Path] = None) -> int:
     """Run a manifest's jobs; one JSON result per job to ``out`` (or stdout).
 
     With ``checkpoint_dir``, every job's checkpoints and result are kept
     there, and a batch killed at any point continues with ``resume``:
     recorded results are reported again without running, the other jobs go
-    on from their last checkpoint. Returns 1 if any job failed or exited
+    on from their last checkpoint. With ``out_dir``, each job's created files
+    go under ``out_dir/<job name>/``. Returns 1 if any job failed or exited
     non-zero, else 0.
     """
     from rvdist.executor import DEFAULT_CHECKPOINT_CYCLES, Executor
@@ -160,6 +183,8 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
                         pending.remove(job)
                         r = job.result()
                         failed += r.status != "done" or r.exit_code != 0
+                        if out_dir is not None and r.files:
+                            _write_files(out_dir, r)
                         line = json.dumps(r.to_dict()) + "\n"
                         (sink or sys.stdout).write(line)
                         (sink or sys.stdout).flush()

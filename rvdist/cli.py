@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence, Union
 
 from rvdist import __version__
 from rvdist.errors import CyclesExceeded, RvError
@@ -68,6 +68,69 @@ EXIT_EPILOG = ("Exit status: the guest's exit code; 75 if suspended to a snapsho
                "out of cycles; 125 on any other guest error; 2 on bad input.")
 
 
+def _file_option(text: str) -> tuple[str, str]:
+    guest, sep, host = text.partition("=")
+    if not sep or not guest or not host:
+        raise argparse.ArgumentTypeError(f"expected GUEST_PATH=HOST_PATH, got {text!r}")
+    return guest, host
+
+
+def _env_option(text: str) -> str:
+    if "=" not in text or text.startswith("="):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return text
+
+
+def _files_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", dest="files", action="append", type=_file_option, default=[],
+                        metavar="GUEST_PATH=HOST_PATH",
+                        help="declare a read-only file of the guest's file system with the bytes "
+                        "of HOST_PATH (repeatable; a relative GUEST_PATH is taken from --cwd)")
+    parser.add_argument("--out-dir", metavar="DIR", default=None,
+                        help="write the files the guest created under DIR (DIR/<guest path>)")
+
+
+def _job_options(parser: argparse.ArgumentParser) -> None:
+    """The Linux job spec (docs/linux-abi.md)."""
+    _files_options(parser)
+    parser.add_argument("--env", action="append", type=_env_option, default=[], metavar="NAME=VALUE",
+                        help="an environment variable of the guest (repeatable; none by default)")
+    parser.add_argument("--seed", type=_count, default=0, metavar="N",
+                        help="seed of the guest's random stream (AT_RANDOM, getrandom; default 0)")
+    parser.add_argument("--cwd", default="/", metavar="DIR",
+                        help="the guest's working directory (default /)")
+    parser.add_argument("--start-time", type=float, default=None, metavar="SECONDS",
+                        help="CLOCK_REALTIME at the start, in seconds since the epoch "
+                        "(default 2024-01-01T00:00:00Z)")
+    parser.add_argument("--file-limit", type=_size, default=None, metavar="SIZE",
+                        help="most bytes the files the guest creates may hold (default: half the memory)")
+
+
+def _job_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """Machine / Executor keyword arguments from the job options."""
+    from rvdist.process import DEFAULT_START_TIME
+    start = DEFAULT_START_TIME if args.start_time is None else args.start_time
+    if isinstance(start, float) and start.is_integer():
+        start = int(start)
+    return {"files": dict(args.files), "env": list(args.env), "seed": args.seed, "cwd": args.cwd,
+            "start_time": start, "file_limit": args.file_limit}
+
+
+def write_out_dir(out_dir: Union[str, Path], files: dict[str, bytes]) -> None:
+    """Write the guest's created files under ``out_dir`` (guest path /a/b -> out_dir/a/b)."""
+    root = Path(out_dir)
+    for guest, data in files.items():
+        parts = [p for p in guest.split("/") if p not in ("", ".")]
+        if not parts or ".." in parts:
+            continue        # guest paths are normalised absolute paths: never happens
+        target = root.joinpath(*parts)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except OSError as e:
+            raise ValueError(f"cannot write {target}: {e.strerror or e}") from None
+
+
 def _suspend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suspend-to", metavar="FILE", default=None,
                         help="when --max-cycles runs out, write a snapshot to FILE and exit 75 "
@@ -109,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", default=None, metavar="ADDR",
                      help="join this Ray cluster ('auto' for the one on this machine); by default "
                      "an embedded local Ray is started")
+    _job_options(run)
     _suspend_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -123,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--slice-cycles", type=_positive_count, default=DEFAULT_SLICE_CYCLES,
                         metavar="N", help=f"cycles per slice (default {DEFAULT_SLICE_CYCLES:,})")
     resume.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    _files_options(resume)
     _suspend_options(resume)
     resume.set_defaults(func=cmd_resume)
 
@@ -159,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--events", metavar="FILE", default=None,
                        help="write every job's events (slices, checkpoints, migrations, "
                        "preemptions, recoveries) to FILE as JSON lines")
+    batch.add_argument("--out-dir", metavar="DIR", default=None,
+                       help="write the files each job created under DIR/<job name>/")
     batch.set_defaults(func=cmd_batch, json=False)
 
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
@@ -179,7 +246,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                          args.slice_cycles, args.quiet,
                          checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
                          resume=args.resume, checkpoint_cycles=args.checkpoint_cycles,
-                         events=Path(args.events) if args.events else None)
+                         events=Path(args.events) if args.events else None,
+                         out_dir=Path(args.out_dir) if args.out_dir else None)
     except RvError as e:
         return _bad_input(args, e)
 
@@ -244,7 +312,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         machine = Machine(program, args=args.args, stdin=stdin, memory_size=args.memory,
                           cost_model=_cost_model(args.cost_model),
                           max_cycles=None if args.suspend_to else args.max_cycles,
-                          output_limit=args.output_limit)
+                          output_limit=args.output_limit, **_job_spec(args))
     except (RvError, ValueError) as e:
         return _bad_input(args, e)
     return _drive(args, machine)
@@ -258,7 +326,7 @@ def _run_on_ray(args: argparse.Namespace, program: Program, stdin: bytes) -> int
     with Executor(address=args.address, slice_cycles=args.slice_cycles) as ex:
         r = ex.submit(program, args=args.args, stdin=stdin, memory_size=args.memory,
                       cost_model=_cost_model(args.cost_model), max_cycles=args.max_cycles,
-                      output_limit=args.output_limit).result()
+                      output_limit=args.output_limit, **_job_spec(args)).result()
     elapsed = time.perf_counter() - started
     if r.status == "done":
         status = "exited"
@@ -266,13 +334,18 @@ def _run_on_ray(args: argparse.Namespace, program: Program, stdin: bytes) -> int
         return _bad_input(args, ValueError(r.error["message"]))
     else:
         status = "error"
+    if args.out_dir and r.files:
+        try:
+            write_out_dir(args.out_dir, r.files)
+        except ValueError as e:
+            return _bad_input(args, e)
     if args.json:
         _emit_json({"status": status, "exit_code": r.exit_code, "cycles": r.cycles,
                     "slices": r.slices, "program": {"name": program.name, "digest": program.digest},
                     "cost_model": args.cost_model, "wall_seconds": round(elapsed, 6),
                     "nodes": r.nodes, "migrations": r.migrations,
                     **_text_fields("stdout", r.stdout), **_text_fields("stderr", r.stderr),
-                    "error": r.error})
+                    "files": sorted(r.files), "error": r.error})
     else:
         for data, stream in ((r.stdout, sys.stdout), (r.stderr, sys.stderr)):
             stream.buffer.write(data)
@@ -289,7 +362,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         program = Program.from_file(args.program)
         snap = Snapshot.load(args.snapshot)
         machine = Machine.restore(program, snap,
-                                  max_cycles=None if args.suspend_to else args.max_cycles)
+                                  max_cycles=None if args.suspend_to else args.max_cycles,
+                                  files=dict(args.files))
     except (RvError, ValueError) as e:
         return _bad_input(args, e)
     return _drive(args, machine)
@@ -328,6 +402,12 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
                          "bytes": snap.info()["encoded_bytes"]}
 
     status = "suspended" if suspended else ("exited" if result.state == "exited" else "error")
+    created = machine.files()
+    if args.out_dir and created and not suspended:
+        try:
+            write_out_dir(args.out_dir, created)
+        except ValueError as e:
+            return _bad_input(args, e)
     if args.json:
         obj: dict[str, Any] = {
             "status": status,
@@ -339,6 +419,7 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
             "wall_seconds": round(elapsed, 6),
             **_text_fields("stdout", machine.stdout),
             **_text_fields("stderr", machine.stderr),
+            "files": sorted(created),
             "error": result.error.to_dict() if result.error else None,
         }
         if snapshot_info:
