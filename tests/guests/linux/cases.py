@@ -43,6 +43,8 @@ CASES = [
     Case("nbody", "nbody.elf", ("2000",)),
     Case("pie", "pie.elf", ("arg",)),
     Case("wild", "wild.elf", stdin=b"stdin bytes the bad reads must not consume\n"),
+    Case("stats", "stats.elf", ("data/samples.txt", "out/report.txt"),
+         files={"data/samples.txt": "data/samples.txt"}),
     Case("probe", "probe.elf", ("missing.txt", "data/words.txt", "data", "nowhere/x"), files=DATA),
 ]
 
