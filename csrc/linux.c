@@ -65,13 +65,12 @@ void rv_os_free(rv_os *os)
 
 /* -- set-up by the host (rvcore.h) ------------------------------------------ */
 
-int rv_os_config(rv_machine *m, uint64_t guard, uint64_t seed, int64_t realtime_start,
-                 uint64_t stack_size, const char *exe)
+int rv_os_config(rv_machine *m, uint64_t seed, int64_t realtime_start, uint64_t stack_size,
+                 const char *exe)
 {
     rv_os *os = m->os;
-    if (strlen(exe) >= sizeof os->exe || guard > m->mem_size)
+    if (strlen(exe) >= sizeof os->exe)
         return -1;
-    os->guard = guard;
     os->realtime_start = realtime_start;
     os->limits[RLIMIT_STACK][0] = os->limits[RLIMIT_STACK][1] = stack_size;
     os->limits[RLIMIT_AS][0] = os->limits[RLIMIT_AS][1] = m->mem_size;

@@ -64,31 +64,34 @@ uint64_t rv_rd_u64(rv_rd *r)
     return v;
 }
 
-/* Pages that are read-only but not code, as runs of (first page, count):
- * the image's read-only segments, RELRO once protected, and mappings
- * without PROT_WRITE. */
+/* The runs of pages that are read-only but not code (the image's read-only
+ * segments, RELRO once protected, mappings without PROT_WRITE), as (first
+ * page, count) into w if it is not NULL. Returns how many there are. */
+static uint64_t frozen_runs(const rv_machine *m, rv_wr *w)
+{
+    uint64_t runs = 0;
+    for (uint64_t p = 0; p < m->npages;) {
+        if ((m->page_flags[p] & (RV_PAGE_FROZEN | RV_PAGE_EXEC)) != RV_PAGE_FROZEN) {
+            p++;
+            continue;
+        }
+        uint64_t q = p;
+        while (q < m->npages && (m->page_flags[q] & (RV_PAGE_FROZEN | RV_PAGE_EXEC)) == RV_PAGE_FROZEN)
+            q++;
+        if (w) {
+            rv_wr_u64(w, p);
+            rv_wr_u64(w, q - p);
+        }
+        runs++;
+        p = q;
+    }
+    return runs;
+}
+
 static void encode_protection(const rv_machine *m, rv_wr *w)
 {
-    rv_wr count = {NULL, 0, 0};
-    for (int pass = 0; pass < 2; pass++) {
-        rv_wr *out = pass ? w : &count;
-        uint64_t runs = 0;
-        if (pass)
-            rv_wr_u64(w, count.len / 16);
-        for (uint64_t p = 0; p < m->npages;) {
-            if ((m->page_flags[p] & (RV_PAGE_FROZEN | RV_PAGE_EXEC)) != RV_PAGE_FROZEN) {
-                p++;
-                continue;
-            }
-            uint64_t q = p;
-            while (q < m->npages && (m->page_flags[q] & (RV_PAGE_FROZEN | RV_PAGE_EXEC)) == RV_PAGE_FROZEN)
-                q++;
-            rv_wr_u64(out, p);
-            rv_wr_u64(out, q - p);
-            runs++;
-            p = q;
-        }
-    }
+    rv_wr_u64(w, frozen_runs(m, NULL));
+    frozen_runs(m, w);
 }
 
 uint64_t rv_os_encode(const rv_machine *m, uint8_t *buf, uint64_t cap)

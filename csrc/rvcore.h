@@ -387,15 +387,15 @@ int rv_finish_host_call(rv_machine *m);
  * observes is a function of its job spec and cycle count.
  */
 
-/* Set up the process (before it runs): syscall pointers below guard get
- * EFAULT (the NULL guard under the image); seed keys the random stream;
+/* Set up the process (before it runs): seed keys the random stream;
  * realtime_start is CLOCK_REALTIME at cycle 0 in ns since the epoch;
  * stack_size is RLIMIT_STACK; exe is what /proc/self/exe names. Returns 0,
  * or -1 for an exe path of RV_OS_PATH_MAX bytes or more. */
 #define RV_OS_PATH_MAX 4096
-int rv_os_config(rv_machine *m, uint64_t guard, uint64_t seed, int64_t realtime_start,
-                 uint64_t stack_size, const char *exe);
-/* The NULL guard alone (a restore: the rest comes from the snapshot). */
+int rv_os_config(rv_machine *m, uint64_t seed, int64_t realtime_start, uint64_t stack_size,
+                 const char *exe);
+/* Syscall pointers below guard get EFAULT: the NULL guard under the image.
+ * Set with the image (it is the program's, not the snapshot's). */
 void rv_os_set_guard(rv_machine *m, uint64_t guard);
 /* The next n bytes of the guest's random stream (AT_RANDOM at start). */
 void rv_os_random(rv_machine *m, uint8_t *out, uint64_t n);

@@ -153,7 +153,7 @@ def start(machine: "Machine", argv: Sequence[Union[str, bytes]], env: Any = None
     cwd = guest_path(cwd)
     program = machine.program
     exe = "/" + (program.name or "program").replace("/", "_")
-    if lib.rv_os_config(m, null_guard(program), seed, start_ns, stack_size, exe.encode()):
+    if lib.rv_os_config(m, seed, start_ns, stack_size, exe.encode()):
         raise ConfigError(f"program name {program.name!r} is too long")
     envp = normalize_env(env)
     jf = normalize_files(files, cwd)

@@ -513,6 +513,7 @@ class SnapParts:
     zero_pages: bytes
     io_block: bytes
     chunks: list = field(default_factory=list)
+    os_block: bytes = b""
     version: int = FORMAT
     record_size: int = _RECORD
 
@@ -534,7 +535,7 @@ class SnapParts:
             pos += row[1]
         return cls(bytearray(data[_PREFIX.size:lay.texts]), texts, data[at:lay.table], table,
                    data[lay.data_pages:lay.zero_pages], data[lay.zero_pages:lay.io],
-                   data[lay.io:lay.blocks], chunks)
+                   data[lay.io:lay.os], chunks, data[lay.os:lay.blocks])
 
     def get(self, name: str, index: int = 0) -> int:
         return struct.unpack_from("<Q", self.record, _FIELDS[name][0] + 8 * index)[0]
@@ -554,14 +555,16 @@ class SnapParts:
             for row, chunk in zip(self.table, self.chunks):
                 row[1:2] = [len(chunk)]
             for name, value in (("n_data", len(self.data_pages) // 4), ("n_zero", len(self.zero_pages) // 4),
-                                ("n_blocks", len(self.table)), ("io_block", len(self.io_block))):
+                                ("n_blocks", len(self.table)), ("io_block", len(self.io_block)),
+                                ("os_block", len(self.os_block))):
                 self.set(name, value)
         if fix_chunk_crcs:
             for row, chunk in zip(self.table, self.chunks):
                 row[2:3] = [zlib.crc32(chunk)]
         body = _PREFIX.pack(MAGIC, self.version & 0xFFFFFFFF, self.record_size & 0xFFFFFFFF) \
             + bytes(self.record) + b"".join(self.texts) + self.pad \
-            + b"".join(_u32s(row) for row in self.table) + self.data_pages + self.zero_pages + self.io_block
+            + b"".join(_u32s(row) for row in self.table) + self.data_pages + self.zero_pages + self.io_block \
+            + self.os_block
         return body + b"".join(bytes(c) for c in self.chunks) + struct.pack("<I", zlib.crc32(body))
 
 
@@ -578,7 +581,7 @@ def _checksummed_end(data: bytes) -> Optional[int]:
 
     texts = sum(word("text_len", i) for i in range(4))
     end = base + (texts + 7) // 8 * 8 + 16 * word("n_blocks") + 4 * (word("n_data") + word("n_zero")) \
-        + word("io_block")
+        + word("io_block") + word("os_block")
     return end if end <= len(data) - 4 else None
 
 
@@ -770,8 +773,11 @@ def mutate_snapshot(rng: random.Random, data: bytes, donors: list[bytes]) -> byt
             rng.randrange(len(tables) + 1)
         parts.data_pages, parts.zero_pages = tables[:cut], tables[cut:]
         return parts.join(fix_lengths=rng.random() < 0.7)
-    if r < 0.66:                                            # the lz4 I/O block
+    if r < 0.63:                                            # the lz4 I/O block
         parts.io_block = mutate_bytes(rng, parts.io_block, [])
+        return parts.join(fix_lengths=rng.random() < 0.7)
+    if r < 0.66:                                            # the lz4 OS block (the Linux process)
+        parts.os_block = mutate_bytes(rng, parts.os_block, [])
         return parts.join(fix_lengths=rng.random() < 0.7)
     if r < 0.75 and parts.chunks:                           # a page block, its crc fixed
         i = rng.randrange(len(parts.chunks))
