@@ -67,6 +67,7 @@ ffibuilder.set_source(
     sources=[str(p.relative_to(HERE)) for p in sorted(CSRC.glob("*.c"))],
     include_dirs=[str(CSRC.relative_to(HERE))],
     depends=[str(p.relative_to(HERE)) for p in sorted(CSRC.glob("*.h"))],
+    libraries=["m"],          # fenv (fegetenv, fetestexcept) and fma
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
 )

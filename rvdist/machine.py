@@ -451,6 +451,17 @@ class Machine:
         return Registers(self)
 
     @property
+    def fp_registers(self) -> tuple[int, ...]:
+        """f0..f31 as raw 64-bit patterns (a single sits NaN-boxed in the low half)."""
+        return tuple(int(v) for v in self._m.f)
+
+    @property
+    def fcsr(self) -> int:
+        """The FP control and status register: ``frm << 5 | fflags`` (flags NV DZ OF UF NX
+        from bit 4 down)."""
+        return int(self._m.frm) << 5 | int(self._m.fflags)
+
+    @property
     def pc(self) -> int:
         """The address of the next instruction to run."""
         return int(self._m.pc)

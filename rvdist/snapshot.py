@@ -52,7 +52,7 @@ __all__ = ["Snapshot", "FORMAT_VERSION", "MAGIC"]
 
 MAGIC = b"RVDSNAP\0"
 FORMAT_VERSION = lib.RV_SNAP_FORMAT
-ISA = "rv64imac_zba_zbb_zbc_zbs"
+ISA = "rv64imafdc_zicsr_zba_zbb_zbc_zbs"
 PAGE_SIZE = lib.RV_PAGE_SIZE
 #: Pages per compressed block: big enough to compress well, small enough to
 #: stay in cache between compressing and checksumming.

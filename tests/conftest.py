@@ -124,6 +124,8 @@ def final_state(machine: rvdist.Machine, result: rvdist.RunResult, memory: bool 
         "cycles": machine.cycles,
         "pc": machine.pc,
         "registers": list(machine.registers),
+        "fp_registers": machine.fp_registers,
+        "fcsr": machine.fcsr,
         "stdout": machine.stdout,
         "stderr": machine.stderr,
         "stdin_position": machine.stdin_position,

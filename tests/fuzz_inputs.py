@@ -295,6 +295,7 @@ def snapshot_seeds() -> list[SnapSeed]:
     add("store-text-error", "faults/store_text.elf", _run_to("faults/store_text.elf", None))
     add("intloop-cycles", "c/intloop.elf", _run_to("c/intloop.elf", None, max_cycles=5000))
     add("lrsc-running", "c/lrsc_counter.elf", _run_to("c/lrsc_counter.elf", 2_000))
+    add("nbody-running", "c/nbody.elf", _run_to("c/nbody.elf", 30_000, args=["100"]))    # FP state
     add("ecall-error", "faults/ecall_unsupported.elf", _run_to("faults/ecall_unsupported.elf", None))
     # A full snapshot and an increment of a program that writes and zeroes pages.
     m = _run_to("c/rewrite_pages.elf", 120_000, stdin=b"abc")
@@ -335,6 +336,8 @@ def corpus_snapshots() -> dict[str, bytes]:
             _run_to("c/intloop.elf", None, max_cycles=3000).snapshot().to_bytes(),
         "c__upper__midway.snap": upper.snapshot().to_bytes(),
         "c__upper__output-over-limit.snap": over,
+        # Mid-run in FP code: nonzero FP registers and fflags in the record.
+        "c__nbody__midway.snap": _run_to("c/nbody.elf", 30_000, args=["100"]).snapshot().to_bytes(),
     }
 
 

@@ -463,7 +463,7 @@ NAME, HOST_ERROR = 1, 3         # the indices of the optional texts
 def _small_texts() -> tuple[Program, bytes, list[bytes], int]:
     prog, data = small()
     texts = texts_of(data)
-    assert texts[0] == b"rv64imac_zba_zbb_zbc_zbs" and texts[NAME] == b"upper.elf" and texts[3] == b""
+    assert texts[0] == b"rv64imafdc_zicsr_zba_zbb_zbc_zbs" and texts[NAME] == b"upper.elf" and texts[3] == b""
     return prog, data, texts, get_field(data, "flags")
 
 
