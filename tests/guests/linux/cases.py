@@ -42,6 +42,7 @@ CASES = [
     Case("fpfmt", "fpfmt.elf"),
     Case("nbody", "nbody.elf", ("2000",)),
     Case("pie", "pie.elf", ("arg",)),
+    Case("abort", "abort.elf"),
     Case("wild", "wild.elf", stdin=b"stdin bytes the bad reads must not consume\n"),
     Case("stats", "stats.elf", ("data/samples.txt", "out/report.txt"),
          files={"data/samples.txt": "data/samples.txt"}),
