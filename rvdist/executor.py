@@ -45,6 +45,7 @@ from rvdist.errors import ClusterUnavailable, ConfigError, RvError, SnapshotErro
 from rvdist.hosts import HostActor
 from rvdist.machine import DEFAULT_MEMORY_SIZE
 from rvdist.policy import Scheduler
+from rvdist.process import DEFAULT_START_TIME, normalize_env, normalize_files
 from rvdist.program import Program
 from rvdist.snapshot import Snapshot
 
@@ -80,7 +81,8 @@ class JobResult:
     balance or drain), ``evict`` (snapshotted off a draining node),
     ``preempt`` (suspended for a higher-priority job), ``lost`` (its host
     died: ``cycles_lost``), ``restore`` (resumed from a snapshot), ``resume``
-    (picked up from a checkpoint directory) and ``finish``.
+    (picked up from a checkpoint directory) and ``finish``. ``files`` holds
+    the files the guest created (guest path -> bytes) when it ended.
     """
 
     job_id: str
@@ -94,6 +96,7 @@ class JobResult:
     error: Optional[dict[str, Any]]
     history: tuple[dict[str, Any], ...]
     lost_cycles: int = 0
+    files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def nodes(self) -> list[str]:
@@ -143,6 +146,7 @@ class JobResult:
                 d[f"{key}_base64"] = base64.b64encode(data).decode()
         d["error"] = self.error
         d["history"] = list(self.history)
+        d["files"] = {path: base64.b64encode(data).decode() for path, data in self.files.items()}
         return d
 
     @classmethod
@@ -154,7 +158,8 @@ class JobResult:
             return d[key].encode()
         return cls(d["job_id"], d["name"], d["status"], d["exit_code"], data("stdout"),
                    data("stderr"), d["cycles"], d["slices"], d["error"], tuple(d["history"]),
-                   d.get("lost_cycles", 0))
+                   d.get("lost_cycles", 0),
+                   {p: base64.b64decode(v) for p, v in d.get("files", {}).items()})
 
 
 class Job:
@@ -168,6 +173,7 @@ class Job:
         self.priority = priority
         self._digest = digest
         self._config = config
+        self._files: dict[str, Any] = {}        # declared files: paths -> digests, digests -> refs
         self._state = "pending"
         self._done = threading.Event()
         self._result: Optional[JobResult] = None
@@ -313,6 +319,7 @@ class Executor:
         self._slots_per_node = slots_per_node
         self._jobs: dict[str, Job] = {}
         self._programs: dict[str, Any] = {}     # digest -> ObjectRef of (bytes, name)
+        self._blobs: dict[str, Any] = {}        # digest -> ObjectRef of a declared file's bytes
         self._inflight: dict[Any, _Call] = {}
         self._drains: dict[str, _Drain] = {}
         self._dead_nodes: set[str] = set()
@@ -353,8 +360,18 @@ class Executor:
                stdin: bytes = b"", max_cycles: Optional[int] = None,
                memory_size: Union[int, str] = DEFAULT_MEMORY_SIZE, cost_model: Any = "unit",
                priority: int = 0, name: Optional[str] = None,
-               job_id: Optional[str] = None, output_limit: Optional[int] = None) -> Job:
-        """Queue a job; returns at once. Bad programs raise ProgramError here.
+               job_id: Optional[str] = None, output_limit: Optional[int] = None, *,
+               env: Any = None, files: Any = None, seed: int = 0, cwd: str = "/",
+               start_time: Union[int, float] = DEFAULT_START_TIME,
+               file_limit: Optional[int] = None) -> Job:
+        """Queue a job; returns at once. Bad programs raise ProgramError here,
+        unreadable files and bad environments ConfigError.
+
+        ``env``, ``files``, ``seed``, ``cwd``, ``start_time`` and
+        ``file_limit`` are the Linux job spec, as for :class:`rvdist.Machine`
+        (docs/linux-abi.md). Declared files travel by content digest: each
+        distinct content is put into Ray's object store once, and a host
+        fetches it once.
 
         Higher ``priority`` runs first; a waiting job of higher priority
         takes the next slot that reaches a slice boundary, and the job it
@@ -370,6 +387,8 @@ class Executor:
         if job_id is not None and not _JOB_ID.match(job_id):
             raise ConfigError(f"job_id must be 1 to 128 letters, digits, '.', '_' or '-', "
                               f"got {job_id!r}")
+        normalize_env(env)
+        declared = normalize_files(files, cwd if isinstance(cwd, str) else "/")
         saved = self._saved(job_id, program) if job_id is not None else (None, None)
         with self._lock:
             if self._closed:
@@ -379,12 +398,18 @@ class Executor:
                 raise ConfigError(f"a job with id {job_id!r} was already submitted")
             if program.digest not in self._programs:
                 self._programs[program.digest] = ray.put((program.data, program.name))
+            for digest, data in declared.blobs.items():
+                if digest not in self._blobs:
+                    self._blobs[digest] = ray.put(data)
             config = {"args": list(args), "stdin": bytes(stdin), "memory_size": memory_size,
-                      "cost_model": cost_model, "max_cycles": max_cycles}
+                      "cost_model": cost_model, "max_cycles": max_cycles, "env": env, "seed": seed,
+                      "cwd": cwd, "start_time": start_time, "file_limit": file_limit}
             if output_limit is not None:
                 config["output_limit"] = output_limit
             job = Job(self, job_id, name or f"{program.name}#{next(self._seq)}", program.digest,
                       config, priority)
+            job._files = {"paths": dict(declared.paths),
+                          "refs": {d: self._blobs[d] for d in set(declared.paths.values())}}
             self._jobs[job_id] = job
             result, checkpoint = saved
             if result is not None:
@@ -729,7 +754,8 @@ class Executor:
             self._note_preemption(slot, job)
             kwargs: dict[str, Any] = {}
             if job._home is None:
-                kwargs = {"digest": job._digest, "program": [self._programs[job._digest]]}
+                kwargs = {"digest": job._digest, "program": [self._programs[job._digest]],
+                          "files": job._files}
                 if job._restore is not None:
                     kwargs["snapshot"] = job._restore
                     self._event(job, "restore", slot.node_id, cycles=job._cycles)
@@ -739,7 +765,7 @@ class Executor:
             elif job._home != slot.index:
                 src = self._slots[job._home]
                 kwargs = {"digest": job._digest, "program": [self._programs[job._digest]],
-                          "snapshot": src.actor.take.remote(job.id), "source": src}
+                          "files": job._files, "snapshot": src.actor.take.remote(job.id), "source": src}
                 self._event(job, "migrate", slot.node_id, source=src.node_id,
                             reason="drain" if src.draining else "balance")
             self._run_slice(job, slot, **kwargs)
@@ -818,7 +844,7 @@ class Executor:
         target = targets[0]
         busy.add(target.index)
         snap = src.actor.take.remote(job.id)
-        ref = target.actor.put.remote(job.id, job._digest, [self._programs[job._digest]], snap)
+        ref = target.actor.put.remote(job.id, job._digest, [self._programs[job._digest]], snap, job._files)
         job._state = "running"          # not schedulable until the move lands
         self._sched.slice_started(job.id, target.id)
         self._inflight[ref] = _Call("move", job, target, job._epoch, source=src)
@@ -964,7 +990,7 @@ class Executor:
         status = "done" if out["state"] == "exited" else "failed"
         self._event(job, "finish", slot.node_id, status=status)
         self._end(job, status, out.get("exit_code"), out.get("stdout", b""), out.get("stderr", b""),
-                  out.get("error"))
+                  out.get("error"), out.get("files") or {})
 
     def _fail(self, job: Job, error: dict[str, Any]) -> None:
         self._end(job, "failed", None, b"", b"", error)
@@ -975,12 +1001,12 @@ class Executor:
         self._end(job, "cancelled", None, b"", b"", None)
 
     def _end(self, job: Job, status: str, exit_code: Optional[int], stdout: bytes, stderr: bytes,
-             error: Optional[dict[str, Any]]) -> None:
+             error: Optional[dict[str, Any]], files: Optional[dict[str, bytes]] = None) -> None:
         job._state = status
         job._home = None
         self._sched.remove_job(job.id)
         job._result = JobResult(job.id, job.name, status, exit_code, stdout, stderr, job._cycles,
-                                job._slices, error, tuple(job._history), job._lost_cycles)
+                                job._slices, error, tuple(job._history), job._lost_cycles, files or {})
         if self.checkpoint_dir is not None and status != "cancelled":
             _write_atomic(self.checkpoint_dir / f"{job.id}.result.json",
                           json.dumps(job._result.to_dict()).encode())

@@ -43,6 +43,7 @@ def _result_dict(m: Machine, r: Any) -> dict[str, Any]:
     if r.done or r.state == "host_call":
         out["stdout"] = m.stdout
         out["stderr"] = m.stderr
+        out["files"] = m.files()
     return out
 
 
@@ -51,6 +52,7 @@ class Host:
 
     def __init__(self) -> None:
         self._programs: dict[str, Program] = {}
+        self._blobs: dict[str, bytes] = {}      # declared files' bytes by digest
         self._machines: dict[str, Machine] = {}
 
     def warm_up(self) -> dict[str, Any]:
@@ -69,10 +71,23 @@ class Host:
             prog = self._programs[digest] = Program(data, name=name)
         return prog
 
+    def _files(self, files: Optional[dict[str, Any]]) -> dict[str, bytes]:
+        """A job's declared files (guest path -> bytes), fetched once per digest:
+        ``files`` maps paths to digests and digests to ObjectRefs."""
+        if not files:
+            return {}
+        out = {}
+        for path, digest in files["paths"].items():
+            data = self._blobs.get(digest)
+            if data is None:
+                data = self._blobs[digest] = ray.get(files["refs"][digest])
+            out[path] = data
+        return out
+
     def run_slice(self, job_id: str, budget: int, digest: Optional[str] = None,
                   program: Optional[list] = None, config: Optional[dict[str, Any]] = None,
                   snapshot: Optional[bytes] = None, checkpoint_at: Optional[int] = None,
-                  slices: int = 1) -> dict[str, Any]:
+                  slices: int = 1, files: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         """Run one slice of a resident job. With ``config`` the job starts here
         first; with ``snapshot`` it is restored here first (after a move or a
         loss). With ``checkpoint_at``, the job's snapshot after the first slice
@@ -84,9 +99,10 @@ class Host:
         ``out["slices"]`` lists the cycle count after each slice run."""
         try:
             if config is not None:
-                self._machines[job_id] = Machine(self._program(digest, program), **config)
+                self._machines[job_id] = Machine(self._program(digest, program),
+                                                 files=self._files(files), **config)
             elif snapshot is not None:
-                self.put(job_id, digest, program, snapshot)
+                self.put(job_id, digest, program, snapshot, files)
         except RvError as e:
             return {"state": "rejected", "done": True, "error": e.to_dict()}
         m = self._machines.get(job_id)
@@ -114,10 +130,11 @@ class Host:
         m = self._machines.pop(job_id)
         return _wire(m.snapshot().to_bytes())
 
-    def put(self, job_id: str, digest: str, program: list, snapshot: bytes) -> None:
+    def put(self, job_id: str, digest: str, program: list, snapshot: bytes,
+            files: Optional[dict[str, Any]] = None) -> None:
         """Restore a job from a snapshot: the second half of a migration."""
         self._machines[job_id] = Machine.restore(self._program(digest, program),
-                                                 Snapshot.from_bytes(snapshot))
+                                                 Snapshot.from_bytes(snapshot), files=self._files(files))
 
     def drop(self, job_id: str) -> None:
         self._machines.pop(job_id, None)
