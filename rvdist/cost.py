@@ -3,8 +3,8 @@
 Every instruction belongs to one cost class; a cost model prices each class.
 ``"unit"`` charges one cycle for everything, so cycles equal instructions
 retired. ``"ckb"`` is the table CKB-VM uses, with prices of rvdist's own
-for the classes CKB-VM lacks (floating point and CSRs). A mapping from class names to
-costs is a user table; classes it leaves out cost 1.
+for the classes CKB-VM lacks (floating point and CSRs). A mapping from
+class names to costs is a user table; classes it leaves out cost 1.
 """
 
 from __future__ import annotations

@@ -202,8 +202,8 @@ class Machine:
     ``seed`` (of the guest's random stream), ``cwd`` (the working directory,
     ``/`` by default), ``start_time`` (CLOCK_REALTIME at cycle 0, seconds
     since the epoch) and ``file_limit`` (most bytes the files the guest
-    creates may hold; half the memory by default). ``memory_size`` is bytes or a string such as
-    ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
+    creates may hold; half the memory by default). ``memory_size`` is bytes
+    or a string such as ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
     ``"ckb"`` or a mapping of cost class to cycles (see :mod:`rvdist.cost`).
     ``max_cycles`` ends the run with :class:`CyclesExceeded` when the next
     instruction would pass it. ``output_limit`` caps stdout and stderr each.
@@ -511,7 +511,8 @@ class Machine:
             if d.texts[0] != ISA:
                 raise SnapshotError(f"snapshot {d.id} is for ISA {d.texts[0]!r}, not {ISA!r}")
         check_chain(decoded)
-        return cls(program, _resume=_Resume(decoded, max_cycles, output_limit, _process.normalize_files(files)))
+        files = _process.normalize_files(files)
+        return cls(program, _resume=_Resume(decoded, max_cycles, output_limit, files))
 
     def _restore_from(self, program: Program, chain: list[DecodedSnapshot], max_cycles: Any,
                       output_limit: Optional[int], files: _process.JobFiles) -> None:

@@ -78,11 +78,13 @@ def guest_path(path: Union[str, bytes], cwd: str = "/") -> str:
 
 
 def normalize_files(files: Optional[Mapping[Any, FileSource]], cwd: str = "/") -> JobFiles:
-    """Check a job's ``files`` (guest path -> bytes, or a host path to read)."""
+    """Check a job's ``files`` (guest path -> bytes, or a host path to read);
+    relative guest paths are taken from ``cwd`` (itself taken from ``/``)."""
     if not files:
         return JobFiles()
     if isinstance(files, JobFiles):
         return files
+    cwd = guest_path(cwd)
     if not isinstance(files, Mapping):
         raise ConfigError(f"files must map guest paths to bytes or host paths, got {type(files).__name__}")
     out = JobFiles()

@@ -416,7 +416,7 @@ def test_run_and_batch_on_ray_carry_files(cluster, tmp_path: Path) -> None:
     manifest = tmp_path / "jobs.yaml"
     manifest.write_text(
         f"- {{program: {LINUX / 'stats.elf'}, args: [in.txt, /res/r.txt], name: stats, memory: 16MiB,\n"
-        f"   files: {{in.txt: {LINUX / 'data/samples.txt'}}}, cwd: /work}}\n"
+        f"   files: {{in.txt: {LINUX / 'data/samples.txt'}}}, cwd: work}}\n"  # relative: from /
         f"- {{program: {LINUX / 'hello.elf'}, name: hi, env: {{WHO: batch}}, seed: 7}}\n")
     results = tmp_path / "results.jsonl"
     proc = rvdist_cli("batch", str(manifest), "--address", cluster.address, "--out", str(results),

@@ -161,7 +161,8 @@ def test_job_ids_count_declared_files_by_content_and_the_linux_spec(tmp_path):
         assert job_id("h", {**base, **change}) != first, change
     # a relative guest path is taken from cwd: the same file as an absolute one there
     assert job_id("i", {"files": {"in.txt": "data/in.txt"}, "cwd": "/w"}) == \
-        job_id("j", {"files": {"/w/in.txt": "data/in.txt"}, "cwd": "/w"})
+        job_id("j", {"files": {"/w/in.txt": "data/in.txt"}, "cwd": "/w"}) == \
+        job_id("k", {"files": {"in.txt": "data/in.txt"}, "cwd": "w"}), "a relative cwd is taken from /"
     entry = entries_in(tmp_path / "a", [{"program": "hello.elf", **base, "seed": 3, "env": {"A": 1}}])[0]
     kwargs = entry.submit_kwargs()
     assert kwargs["files"].paths == {"/in.txt": hashlib.sha256(b"1 2 3\n").hexdigest()}
