@@ -22,12 +22,13 @@ refuse, and duplicate names all raise a
 A job's id depends only on what decides its result, never on paths: its
 name (or its program's file name), and a digest of the program's content,
 its arguments, its stdin, its declared files (guest path and content
-digest), its other settings (priority only orders work, so it is left out;
-the Linux settings count only where they differ from their defaults, so
-that spelling out a default changes nothing). The same manifest run from another directory, on another
-machine, or inside ``ray job submit``'s copy of the working directory finds
-the checkpoints of an earlier run; an edited entry gets a new id, so it can
-never pick up a checkpoint of something else.
+digest) and its other settings (priority only orders work, so it is left
+out; the Linux settings count only where they differ from their defaults,
+so that spelling out a default changes nothing). The same manifest run from
+another directory, on another machine, or inside ``ray job submit``'s copy
+of the working directory finds the checkpoints of an earlier run; an edited
+entry gets a new id, so it can never pick up a checkpoint of something
+else.
 """
 
 from __future__ import annotations
@@ -90,12 +91,13 @@ def load(path: Path) -> list[Entry]:
         raise ConfigError(f"{path}: a manifest is UTF-8 text") from None
     raw = _parse_yaml(path, text) if path.suffix in (".yaml", ".yml") else _parse_jsonl(path, text)
     programs: dict[Path, Program] = {}
+    contents: dict[Path, bytes] = {}        # declared files read so far: one copy each
     entries: list[Entry] = []
     names: dict[str, int] = {}
     seen: dict[str, int] = {}
     for line, obj in raw:
         try:
-            entry = _check(path.parent, line, obj, programs)
+            entry = _check(path.parent, line, obj, programs, contents)
         except (RvError, ValueError, TypeError) as e:
             raise ConfigError(f"{path}:{line}: {e}") from None
         if entry.name is not None:
@@ -142,7 +144,8 @@ def _parse_yaml(path: Path, text: str) -> list[tuple[int, Any]]:
         loader.dispose()
 
 
-def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program]) -> Entry:
+def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program],
+           contents: dict[Path, bytes]) -> Entry:
     if not isinstance(obj, dict):
         raise ConfigError("a job must be an object with a 'program'")
     unknown = sorted(set(obj) - set(KEYS))
@@ -177,7 +180,7 @@ def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program]) -> En
     name = obj.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ConfigError(f"'name' must be a non-empty string, got {name!r}")
-    linux = _linux_spec(base, obj)
+    linux = _linux_spec(base, obj, contents)
     # What a host would refuse, refused now: memory limits, a program that
     # does not fit, arguments that overflow the stack, bad cost tables, files
     # and a working directory that do not fit the guest's file system.
@@ -186,10 +189,8 @@ def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program]) -> En
     spec = {"program": program.digest, "args": list(args),
             "stdin": hashlib.sha256(stdin).hexdigest(), "max_cycles": max_cycles,
             "memory": memory, "costs": list(_cost.resolve(cost_model)[1])}
-    identity = {"files": dict(sorted(linux["files"].paths.items())),
-                "env": linux["env"],
-                "seed": linux["seed"], "cwd": _process.guest_path(linux["cwd"]),
-                "start_time": linux["start_time"], "file_limit": linux["file_limit"]}
+    identity = {**linux, "files": dict(sorted(linux["files"].paths.items())),
+                "cwd": _process.guest_path(linux["cwd"])}
     spec.update((k, v) for k, v in identity.items() if v != _LINUX_DEFAULTS[k])
     digest = hashlib.sha256(json.dumps({"name": name, **spec}, sort_keys=True).encode())
     label = _slug(name if name is not None else Path(program.name).stem)
@@ -197,22 +198,24 @@ def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program]) -> En
                  max_cycles, memory, cost_model, priority, spec, linux)
 
 
-def _linux_spec(base: Path, obj: dict[str, Any]) -> dict[str, Any]:
+def _linux_spec(base: Path, obj: dict[str, Any], contents: dict[Path, bytes]) -> dict[str, Any]:
     """The Linux job spec of an entry, checked: keyword arguments for Machine
     and Executor.submit, with the declared files read (host paths relative to
-    ``base``) and known by digest."""
+    ``base``; ``contents`` holds those read already) and known by digest."""
     cwd = _text(obj, "cwd") if "cwd" in obj else "/"
     files = obj.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(g, str) and isinstance(h, str)
                                               for g, h in files.items()):
         raise ConfigError(f"'files' must map guest paths to host paths, got {files!r}")
-    contents = {}
+    declared = {}
     for guest, host in files.items():
         path = base / host
-        try:
-            contents[guest] = path.read_bytes()
-        except OSError as e:
-            raise ConfigError(f"cannot read {path} for guest file {guest}: {e.strerror or e}") from None
+        if path not in contents:
+            try:
+                contents[path] = path.read_bytes()
+            except OSError as e:
+                raise ConfigError(f"cannot read {path} for guest file {guest}: {e.strerror or e}") from None
+        declared[guest] = contents[path]
     env = obj.get("env", [])
     if isinstance(env, dict) and all(isinstance(k, str) and _scalar(v) for k, v in env.items()):
         env = [f"{k}={v}" for k, v in env.items()]
@@ -227,7 +230,7 @@ def _linux_spec(base: Path, obj: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"'start_time' must be seconds since the epoch, got {start_time!r}")
     if isinstance(start_time, float) and start_time.is_integer():
         start_time = int(start_time)
-    return {"files": _process.normalize_files(contents, cwd), "env": env, "seed": seed,
+    return {"files": _process.normalize_files(declared, cwd), "env": env, "seed": seed,
             "cwd": cwd, "start_time": start_time, "file_limit": _number(obj, "file_limit", parse_size)}
 
 
