@@ -35,8 +35,17 @@ def cdef_from_header(path: Path) -> str:
 def compile_args() -> tuple[list[str], list[str]]:
     # -fwrapv: the decoder sign-extends immediates with left shifts of negative
     # values; say so here rather than rely on Python's own CFLAGS carrying it.
+    # The FP flags: no contraction of a*b+c into an FMA (gnu11 allows it),
+    # no folding or moving FP operations as if the rounding mode and the
+    # exception flags did not exist, sqrt as the bare instruction (no errno
+    # call). docs/floating-point.md says why each matters.
     cflags = ["-O2", "-std=gnu11", "-fno-gcse", "-fwrapv", "-Wall", "-Wextra",
-              "-Wno-unused-parameter"]
+              "-Wno-unused-parameter", "-ffp-contract=off", "-frounding-math",
+              "-fsignaling-nans", "-fno-math-errno"]
+    if os.environ.get("RVDIST_FP_SOFT", "").strip() not in ("", "0"):
+        # Every FP operation in integer code (fp.c), as on a host whose FPU
+        # is not trusted: for tests that the two paths agree.
+        cflags.append("-DRV_FP_SOFT")
     ldflags: list[str] = []
     sanitize = os.environ.get("RVDIST_SANITIZE", "").strip()
     if sanitize:
@@ -58,6 +67,7 @@ ffibuilder.set_source(
     sources=[str(p.relative_to(HERE)) for p in sorted(CSRC.glob("*.c"))],
     include_dirs=[str(CSRC.relative_to(HERE))],
     depends=[str(p.relative_to(HERE)) for p in sorted(CSRC.glob("*.h"))],
+    libraries=["m"],          # fenv (fegetenv, fetestexcept) and fma
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
 )

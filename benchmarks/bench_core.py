@@ -5,6 +5,8 @@
 - intloop: integer-heavy mixing loop (tests/guests/c/intloop.c), guest
   instructions per second with the "unit" cost model (cycles == instructions).
 - memsort: quicksort over 8 MiB of uint64 in a 32 MiB guest (memsort.c).
+- nbody: the five-body simulation in doubles (tests/guests/c/nbody.c, rv64gc
+  hard-float): F/D add, mul, div and sqrt on the host-FPU fast path.
 - slices: intloop driven from Python in 10k-cycle slices, as a ratio to one
   uninterrupted run (the issue allows at most 5% overhead).
 
@@ -66,15 +68,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--intloop-iters", default="100000000")
     ap.add_argument("--memsort-mib", default="8")
+    ap.add_argument("--nbody-steps", default="3000000")
     ap.add_argument("--slice-pairs", type=int, default=21)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
     intloop = rvdist.Program.from_file(GUESTS / "intloop.elf")
     memsort = rvdist.Program.from_file(GUESTS / "memsort.elf")
+    nbody = rvdist.Program.from_file(GUESTS / "nbody.elf")
     results = [
         measure("intloop", run_whole(intloop, [a.intloop_iters], 4 << 20, None), a.repeat),
         measure("memsort", run_whole(memsort, [a.memsort_mib], 32 << 20, None), a.repeat),
+        measure("nbody", run_whole(nbody, [a.nbody_steps], 4 << 20, None), a.repeat),
     ]
     # Interleave whole and sliced runs so drift on a noisy machine hits both
     # alike; shorter runs and more pairs make the median of a ~5% effect steady.

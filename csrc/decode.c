@@ -48,15 +48,121 @@ typedef struct {
     int op;
     int rd, rs1, rs2;
     int32_t imm;
+    int frd;        /* rd names an FP register: f0 is a real one, not the sink */
 } insn;
 
 static insn mk(int op, int rd, int rs1, int rs2, int32_t imm)
 {
-    insn r = {op, rd, rs1, rs2, imm};
+    insn r = {op, rd, rs1, rs2, imm, 0};
     return r;
 }
 
+static insn mkf(int op, int rd, int rs1, int rs2, int32_t imm)
+{
+    insn r = {op, rd, rs1, rs2, imm, 1};
+    return r;
+}
+
+/* A static rounding mode, or DYN (checked against frm when it runs). */
+static int rm_ok(int rm)
+{
+    return rm <= RV_RM_RMM || rm == RV_RM_DYN;
+}
+
 #define ILL mk(RV_OP_ILLEGAL, 0, 0, 0, (int32_t)bits)
+
+/*
+ * OP-FP. Records keep the rounding mode in imm bits 0-2 and, for
+ * conversions to or from integers, the integer format in bits 3-4. Every
+ * instruction with an rm field has it checked, even where it cannot change
+ * the result (FCVT.D.S, FCVT.D.W), as QEMU and Spike do.
+ */
+static insn decode_opfp(uint32_t bits)
+{
+    const uint32_t i = bits;
+    const int rd = RD(i), rs1 = RS1(i), rs2 = RS2(i), f3 = F3(i), f7 = F7(i);
+    if ((f7 & 3) > 1)
+        return ILL;     /* half and quad precision */
+    const int d = f7 & 1;
+    switch (f7 >> 2) {
+    case 0x00: case 0x01: case 0x02: case 0x03: {
+        static const int ops[2][4] = {
+            {RV_OP_FADD_S, RV_OP_FSUB_S, RV_OP_FMUL_S, RV_OP_FDIV_S},
+            {RV_OP_FADD_D, RV_OP_FSUB_D, RV_OP_FMUL_D, RV_OP_FDIV_D}};
+        if (!rm_ok(f3))
+            return ILL;
+        return mkf(ops[d][f7 >> 2], rd, rs1, rs2, f3);
+    }
+    case 0x0b:
+        if (rs2 != 0 || !rm_ok(f3))
+            return ILL;
+        return mkf(d ? RV_OP_FSQRT_D : RV_OP_FSQRT_S, rd, rs1, 0, f3);
+    case 0x04: {
+        static const int ops[2][3] = {{RV_OP_FSGNJ_S, RV_OP_FSGNJN_S, RV_OP_FSGNJX_S},
+                                      {RV_OP_FSGNJ_D, RV_OP_FSGNJN_D, RV_OP_FSGNJX_D}};
+        if (f3 > 2)
+            return ILL;
+        return mkf(ops[d][f3], rd, rs1, rs2, 0);
+    }
+    case 0x05:
+        if (f3 > 1)
+            return ILL;
+        return mkf(d ? (f3 ? RV_OP_FMAX_D : RV_OP_FMIN_D) : (f3 ? RV_OP_FMAX_S : RV_OP_FMIN_S),
+                   rd, rs1, rs2, 0);
+    case 0x08:
+        /* FCVT.S.D is f7 0x20 with rs2 1; FCVT.D.S is f7 0x21 with rs2 0. */
+        if (rs2 != !d || !rm_ok(f3))
+            return ILL;
+        return mkf(d ? RV_OP_FCVT_D_S : RV_OP_FCVT_S_D, rd, rs1, 0, f3);
+    case 0x14: {
+        static const int ops[2][3] = {{RV_OP_FLE_S, RV_OP_FLT_S, RV_OP_FEQ_S},
+                                      {RV_OP_FLE_D, RV_OP_FLT_D, RV_OP_FEQ_D}};
+        if (f3 > 2)
+            return ILL;
+        return mk(ops[d][f3], rd, rs1, rs2, 0);
+    }
+    case 0x18:
+        if (rs2 > 3 || !rm_ok(f3))
+            return ILL;
+        return mk(d ? RV_OP_FCVT_I_D : RV_OP_FCVT_I_S, rd, rs1, 0, f3 | rs2 << 3);
+    case 0x1a:
+        if (rs2 > 3 || !rm_ok(f3))
+            return ILL;
+        return mkf(d ? RV_OP_FCVT_D_I : RV_OP_FCVT_S_I, rd, rs1, 0, f3 | rs2 << 3);
+    case 0x1c:
+        if (rs2 != 0 || f3 > 1)
+            return ILL;
+        if (f3 == 0)
+            return mk(d ? RV_OP_FMV_X_D : RV_OP_FMV_X_W, rd, rs1, 0, 0);
+        return mk(d ? RV_OP_FCLASS_D : RV_OP_FCLASS_S, rd, rs1, 0, 0);
+    case 0x1e:
+        if (rs2 != 0 || f3 != 0)
+            return ILL;
+        return mkf(d ? RV_OP_FMV_D_X : RV_OP_FMV_W_X, rd, rs1, 0, 0);
+    }
+    return ILL;
+}
+
+/*
+ * Zicsr: the FP CSRs (read-write) and the counters (read-only; a write is
+ * illegal). Records keep the CSR number in imm bits 0-11 and funct3 in bits
+ * 12-14; rs1 holds the register or, for the immediate forms, the uimm.
+ */
+static insn decode_csr(uint32_t bits)
+{
+    const uint32_t i = bits;
+    const int rd = RD(i), rs1 = RS1(i), f3 = F3(i);
+    const uint32_t csr = i >> 20;
+    if (f3 == 0 || f3 == 4)
+        return ILL;
+    /* CSRRW(I) always writes; CSRRS(I)/CSRRC(I) only with rs1/uimm != 0. */
+    const int writes = (f3 & 3) == 1 || rs1 != 0;
+    if (csr >= 0x001 && csr <= 0x003)
+        return mk(RV_OP_CSR_FP, rd, rs1, 0, (int32_t)(csr | (uint32_t)f3 << 12));
+    if (csr >= 0xC00 && csr <= 0xC02 && !writes)
+        return mk(RV_OP_CSR_COUNTER, rd, 0, 0, (int32_t)csr);
+    return ILL;
+}
 
 static insn decode32(uint32_t bits)
 {
@@ -223,7 +329,31 @@ static insn decode32(uint32_t bits)
             return mk(RV_OP_ECALL, 0, 0, 0, 0);
         if (i == 0x00100073u)
             return mk(RV_OP_EBREAK, 0, 0, 0, 0);
+        return decode_csr(i);
+    case 0x07:
+        if (f3 == 2)
+            return mkf(RV_OP_FLW, rd, rs1, 0, ii);
+        if (f3 == 3)
+            return mkf(RV_OP_FLD, rd, rs1, 0, ii);
         return ILL;
+    case 0x27:
+        if (f3 == 2)
+            return mk(RV_OP_FSW, 0, rs1, rs2, imm_s(i));
+        if (f3 == 3)
+            return mk(RV_OP_FSD, 0, rs1, rs2, imm_s(i));
+        return ILL;
+    case 0x43: case 0x47: case 0x4b: case 0x4f: {
+        static const int ops[2][4] = {
+            {RV_OP_FMADD_S, RV_OP_FMSUB_S, RV_OP_FNMSUB_S, RV_OP_FNMADD_S},
+            {RV_OP_FMADD_D, RV_OP_FMSUB_D, RV_OP_FNMSUB_D, RV_OP_FNMADD_D}};
+        const uint32_t fmt = (i >> 25) & 3;
+        if (fmt > 1 || !rm_ok(f3))
+            return ILL;
+        /* rs3 goes into imm bits 3-7, beside the rounding mode. */
+        return mkf(ops[fmt][(i >> 2) & 3], rd, rs1, rs2, (int32_t)((uint32_t)f3 | (i >> 27) << 3));
+    }
+    case 0x53:
+        return decode_opfp(i);
     case 0x2f: {
         if (f3 != 2 && f3 != 3)
             return ILL;
@@ -284,8 +414,16 @@ static insn decode16(uint32_t bits)
             int32_t off = (int32_t)(((i >> 7) & 0x38) | ((i << 1) & 0xc0));
             return mk(RV_OP_SD, 0, rs1p, rdp, off);
         }
+        case 1: {   /* C.FLD */
+            int32_t off = (int32_t)(((i >> 7) & 0x38) | ((i << 1) & 0xc0));
+            return mkf(RV_OP_FLD, rdp, rs1p, 0, off);
         }
-        return ILL;     /* C.FLD, C.FSD and the reserved slot */
+        case 5: {   /* C.FSD */
+            int32_t off = (int32_t)(((i >> 7) & 0x38) | ((i << 1) & 0xc0));
+            return mk(RV_OP_FSD, 0, rs1p, rdp, off);
+        }
+        }
+        return ILL;     /* the reserved slot */
     case 1:
         switch (f3) {
         case 0: return mk(RV_OP_ADDI, r, r, 0, imm6);
@@ -374,8 +512,16 @@ static insn decode16(uint32_t bits)
             int32_t off = (int32_t)(((i >> 7) & 0x38) | ((i >> 1) & 0x1c0));
             return mk(RV_OP_SD, 0, 2, r2, off);
         }
+        case 1: {   /* C.FLDSP: any rd, f0 included */
+            int32_t off = (int32_t)(((i >> 7) & 0x20) | ((i >> 2) & 0x18) | ((i << 4) & 0x1c0));
+            return mkf(RV_OP_FLD, r, 2, 0, off);
         }
-        return ILL;     /* C.FLDSP, C.FSDSP */
+        case 5: {   /* C.FSDSP */
+            int32_t off = (int32_t)(((i >> 7) & 0x38) | ((i >> 1) & 0x1c0));
+            return mk(RV_OP_FSD, 0, 2, r2, off);
+        }
+        }
+        return ILL;
     }
     return ILL;
 }
@@ -409,7 +555,7 @@ void rv_decode_page(const rv_machine *m, uint64_t page, rv_page *pg)
         rv_op *o = &pg->ops[s];
         o->h = (const void *)(uintptr_t)d.op;
         o->imm = d.imm;
-        o->rd = (uint8_t)(d.rd == 0 ? 32 : d.rd);
+        o->rd = (uint8_t)(d.rd == 0 && !d.frd ? 32 : d.rd);
         o->rs1 = (uint8_t)d.rs1;
         o->rs2 = (uint8_t)d.rs2;
         o->next = (uint8_t)(sizeof(rv_op) * len);

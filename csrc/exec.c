@@ -58,9 +58,21 @@ void rv_drop_code(rv_machine *m)
     }
 }
 
+/* Guests run in the default FP environment whatever the caller's (no
+ * flush-to-zero or denormals-are-zero, round-to-nearest), and the host
+ * flags they raise end up in fflags, not in the caller's environment. */
+static int run_fp(rv_machine *m, uint64_t budget)
+{
+    rv_fp_env saved;
+    rv_fp_enter(&saved);
+    int r = run(m, budget, NULL);
+    rv_fp_leave(m, &saved);
+    return r;
+}
+
 int rv_run(rv_machine *m, uint64_t budget)
 {
-    return run(m, budget, NULL);
+    return run_fp(m, budget);
 }
 
 int64_t rv_run_slice(rv_machine *m, uint64_t budget)
@@ -68,8 +80,44 @@ int64_t rv_run_slice(rv_machine *m, uint64_t budget)
     if (budget > INT64_MAX)
         budget = INT64_MAX;
     m->slice_start = m->cycles;
-    int r = run(m, budget, NULL);
+    int r = run_fp(m, budget);
     return r == RV_BUDGET ? (int64_t)(m->cycles - m->slice_start) : -(int64_t)r;
+}
+
+static inline double D_OF(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static inline uint64_t D_BITS(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+
+static inline float F32_OF(uint64_t u)
+{
+    float f;
+    uint32_t w = (uint32_t)u;
+    memcpy(&f, &w, 4);
+    return f;
+}
+
+static inline uint64_t F32_BITS(float f)
+{
+    uint32_t w;
+    memcpy(&w, &f, 4);
+    return w;
+}
+
+/* A single read from an FP register: an improperly NaN-boxed value reads
+ * as the canonical NaN. */
+static inline uint64_t UNBOX(uint64_t v)
+{
+    return (v >> 32) == 0xffffffff ? (uint32_t)v : RV_CANONICAL_NAN_S;
 }
 
 static uint64_t clmul_lo(uint64_t a, uint64_t b)
@@ -112,6 +160,34 @@ static uint64_t orc_b(uint64_t v)
 #define RV_CAT2(a, b) a##b
 #define RV_CAT(a, b) RV_CAT2(a, b)
 #define SX32(v) ((uint64_t)(int64_t)(int32_t)(v))
+#define SIGN_S ((uint64_t)0x80000000)
+#define SIGN_D ((uint64_t)1 << 63)
+#define BOX(v) ((uint64_t)(uint32_t)(v) | 0xffffffff00000000ull)
+#define IS_NAN_S(u) (((u) & 0x7fffffff) > 0x7f800000)
+#define IS_NAN_D(u) (((u) & 0x7fffffffffffffffull) > 0x7ff0000000000000ull)
+
+/*
+ * aarch64 detects tininess before rounding, RISC-V (and x86) after: they
+ * differ only for a result of magnitude exactly the smallest normal. Every
+ * result at or below it folds the host flags at once (so no unfolded UF is
+ * ever pending), and at exactly the smallest normal UF comes from fp.c.
+ */
+#if RV_FP_HOST && defined(__aarch64__)
+#define HOST_FIX(absr, minnorm, soft) do {                                  \
+        if (RV_UNLIKELY((absr) <= (minnorm))) {                             \
+            uint32_t hf_ = rv_fp_host_take();                               \
+            if ((absr) == (minnorm)) {                                      \
+                uint32_t sf_ = 0;                                           \
+                uint32_t *flp = &sf_;                                       \
+                (void)(soft);                                               \
+                hf_ = (hf_ & ~(uint32_t)RV_FFLAG_UF) | (sf_ & RV_FFLAG_UF); \
+            }                                                               \
+            m->fflags |= hf_;                                               \
+        }                                                                   \
+    } while (0)
+#else
+#define HOST_FIX(absr, minnorm, soft) do { } while (0)
+#endif
 
 static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
 {
@@ -157,7 +233,73 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     uint32_t step_tail = 0;
     const rv_op trap = {table[RV_OP_STEP_TRAP], 0, 32, 0, 0, sizeof(rv_op)};
 
+    uint64_t *const f = m->f;
 #define PC_OF(r) (ops_pc + (uint64_t)((r) - ops) * 2)
+#define FRD f[rec->rd]
+#define FRS1 f[rec->rs1]
+#define FRS2 f[rec->rs2]
+#define FRS3 f[((unsigned)rec->imm >> 3) & 31]
+#define FL (&m->fflags)
+    /* The rounding mode of the instruction, frm for DYN; frm 5..7 then
+     * makes it illegal. */
+#define FP_RM ({                                                            \
+        unsigned r_ = (unsigned)rec->imm & 7;                               \
+        if (r_ == RV_RM_DYN) {                                              \
+            r_ = m->frm;                                                    \
+            if (RV_UNLIKELY(r_ > RV_RM_RMM))                                \
+                goto illegal_rm;                                            \
+        }                                                                   \
+        r_;                                                                 \
+    })
+    /* Two-operand (and sqrt) arithmetic: host fast path or fp.c. In the
+     * soft expression, flp is where its flags go. */
+#define FP_ARITH(T, OF, BITS, NAN, ABS, MINNORM, UNB, REBOX, expr, soft) do { \
+        const unsigned rm = FP_RM;                                          \
+        const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
+        uint32_t *flp = FL;                                                 \
+        (void)b;                                                            \
+        uint64_t r;                                                         \
+        if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
+            const T x = OF(a), y = OF(b);                                   \
+            (void)y;                                                        \
+            r = BITS(expr);                                                 \
+            if (RV_UNLIKELY(NAN(r)))                                        \
+                r = (soft);                                                 \
+            else                                                            \
+                HOST_FIX(r & ABS, MINNORM, soft);                           \
+        } else {                                                            \
+            r = (soft);                                                     \
+        }                                                                   \
+        FRD = REBOX(r);                                                     \
+        NEXT;                                                               \
+    } while (0)
+#define NO_BOX(v) (v)
+#define FP_S2(expr, soft) FP_ARITH(float, F32_OF, F32_BITS, IS_NAN_S, 0x7fffffffull, \
+                                   0x00800000ull, UNBOX, BOX, expr, soft)
+#define FP_D2(expr, soft) FP_ARITH(double, D_OF, D_BITS, IS_NAN_D, 0x7fffffffffffffffull, \
+                                   0x0010000000000000ull, NO_BOX, NO_BOX, expr, soft)
+    /* Fused multiply-add; na and nc negate the product and the addend. */
+#define FP_FMA(T, OF, BITS, NAN, ABS, MINNORM, UNB, REBOX, FMA, fmt, na, nc) do { \
+        const unsigned rm = FP_RM;                                          \
+        const uint64_t a = UNB(FRS1) ^ (na), b = UNB(FRS2), c = UNB(FRS3) ^ (nc); \
+        uint32_t *flp = FL;                                                 \
+        uint64_t r;                                                         \
+        if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
+            r = BITS(FMA(OF(a), OF(b), OF(c)));                             \
+            if (RV_UNLIKELY(NAN(r)))                                        \
+                r = rv_fp_fma(fmt, a, b, c, rm, flp);                       \
+            else                                                            \
+                HOST_FIX(r & ABS, MINNORM, rv_fp_fma(fmt, a, b, c, rm, flp)); \
+        } else {                                                            \
+            r = rv_fp_fma(fmt, a, b, c, rm, flp);                           \
+        }                                                                   \
+        FRD = REBOX(r);                                                     \
+        NEXT;                                                               \
+    } while (0)
+#define FP_S3(na, nc) FP_FMA(float, F32_OF, F32_BITS, IS_NAN_S, 0x7fffffffull, 0x00800000ull, \
+                             UNBOX, BOX, __builtin_fmaf, 0, na, nc)
+#define FP_D3(na, nc) FP_FMA(double, D_OF, D_BITS, IS_NAN_D, 0x7fffffffffffffffull, \
+                             0x0010000000000000ull, NO_BOX, NO_BOX, __builtin_fma, 1, na, nc)
 #define NEXT do { rec += SLOTS; goto *rec->h; } while (0)
 #define RD x[rec->rd]
 #define RS1 x[rec->rs1]
@@ -330,6 +472,25 @@ fault:
         const unsigned t = step_idx + (unsigned)(rec - ops);
         left += step_pg->suffix[t] - step_pg->cost[t] - step_tail;
     }
+    goto fetch_fault;
+
+    /* An FP instruction whose DYN rounding mode finds frm invalid: illegal,
+     * and like any illegal instruction it costs nothing. */
+illegal_rm:
+    pc = PC_OF(rec);
+    {
+        uint32_t bits;
+        memcpy(&bits, mem + pc, 4);     /* a decoded 32-bit instruction: in memory */
+        m->err_bits = bits;
+    }
+    m->err_kind = RV_ERR_ILLEGAL;
+    m->err_addr = 0;
+    if (pg) {
+        left += pg->suffix[rec - ops];
+    } else {
+        const unsigned t = step_idx + (unsigned)(rec - ops);
+        left += step_pg->suffix[t] - step_tail;
+    }
 fetch_fault:
     m->err_pc = pc;
     m->pc = pc;
@@ -350,4 +511,18 @@ out:
 #define RV_SUFFIX _2
 #define SLOTS 1
 #include "handlers.inc"
+#undef RV_SUFFIX
+#undef SLOTS
+    /* The FP handlers come after all integer ones and are marked cold: the
+     * compiler then keeps the integer handlers' values in registers as
+     * before (without it, memsort ran about 2% slower; nbody pays ~1%). */
+#define OPC(name) OP(name): __attribute__((cold));
+#define RV_SUFFIX _4
+#define SLOTS 2
+#include "handlers_fp.inc"
+#undef RV_SUFFIX
+#undef SLOTS
+#define RV_SUFFIX _2
+#define SLOTS 1
+#include "handlers_fp.inc"
 }

@@ -18,10 +18,12 @@ _Static_assert(RV_COUNT(rv_machine, x) == 33, "rv_machine.x: 32 registers and th
 _Static_assert(RV_COUNT(rv_snap_record, costs) == RV_NCLASSES, "rv_snap_record.costs: one per class");
 _Static_assert(RV_COUNT(rv_snap_record, text_len) == RV_SNAP_TEXTS, "rv_snap_record.text_len");
 _Static_assert(RV_COUNT(rv_snap_record, x) == 32, "rv_snap_record.x: the 32 registers");
+_Static_assert(RV_COUNT(rv_machine, f) == 32, "rv_machine.f: the 32 FP registers");
+_Static_assert(RV_COUNT(rv_snap_record, f) == 32, "rv_snap_record.f: the 32 FP registers");
 _Static_assert(RV_COUNT(rv_snap_record, error) == 6, "rv_snap_record.error: six words");
 _Static_assert(RV_COUNT(rv_snap_record, brk) == 3, "rv_snap_record.brk: brk, brk_min, brk_max");
 /* The record is format version RV_SNAP_FORMAT's: a change of its size is a new format. */
-_Static_assert(RV_SNAP_FORMAT != 2 || sizeof(rv_snap_record) == 656,
+_Static_assert(RV_SNAP_FORMAT != 3 || sizeof(rv_snap_record) == 976,
                "rv_snap_record changed: bump RV_SNAP_FORMAT and docs/snapshot-format.md");
 _Static_assert(RV_SNAP_BLOCK_ENTRY == 4 * sizeof(uint32_t), "a block table entry is four u32");
 
@@ -82,7 +84,26 @@ _Static_assert(RV_SNAP_BLOCK_ENTRY == 4 * sizeof(uint32_t), "a block table entry
     X(ORC_B, ALU, 0) X(REV8, ALU, 0)                                         \
     X(CLMUL, ALU, 0) X(CLMULH, ALU, 0) X(CLMULR, ALU, 0)                     \
     X(BCLR, ALU, 0) X(BCLRI, ALU, 0) X(BEXT, ALU, 0) X(BEXTI, ALU, 0)        \
-    X(BINV, ALU, 0) X(BINVI, ALU, 0) X(BSET, ALU, 0) X(BSETI, ALU, 0)
+    X(BINV, ALU, 0) X(BINVI, ALU, 0) X(BSET, ALU, 0) X(BSETI, ALU, 0)        \
+    X(FLW, FP_MEM, 0) X(FLD, FP_MEM, 0) X(FSW, FP_MEM, 0) X(FSD, FP_MEM, 0)  \
+    X(FMADD_S, FP_FMA, 0) X(FMSUB_S, FP_FMA, 0) X(FNMSUB_S, FP_FMA, 0)       \
+    X(FNMADD_S, FP_FMA, 0) X(FMADD_D, FP_FMA, 0) X(FMSUB_D, FP_FMA, 0)       \
+    X(FNMSUB_D, FP_FMA, 0) X(FNMADD_D, FP_FMA, 0)                            \
+    X(FADD_S, FP, 0) X(FSUB_S, FP, 0) X(FMUL_S, FP, 0) X(FDIV_S, FP_DIV, 0)  \
+    X(FSQRT_S, FP_DIV, 0)                                                    \
+    X(FADD_D, FP, 0) X(FSUB_D, FP, 0) X(FMUL_D, FP, 0) X(FDIV_D, FP_DIV, 0)  \
+    X(FSQRT_D, FP_DIV, 0)                                                    \
+    X(FSGNJ_S, FP, 0) X(FSGNJN_S, FP, 0) X(FSGNJX_S, FP, 0)                  \
+    X(FSGNJ_D, FP, 0) X(FSGNJN_D, FP, 0) X(FSGNJX_D, FP, 0)                  \
+    X(FMIN_S, FP, 0) X(FMAX_S, FP, 0) X(FMIN_D, FP, 0) X(FMAX_D, FP, 0)      \
+    X(FCVT_S_D, FP, 0) X(FCVT_D_S, FP, 0)                                    \
+    X(FEQ_S, FP, 0) X(FLT_S, FP, 0) X(FLE_S, FP, 0)                          \
+    X(FEQ_D, FP, 0) X(FLT_D, FP, 0) X(FLE_D, FP, 0)                          \
+    X(FCVT_I_S, FP, 0) X(FCVT_I_D, FP, 0) X(FCVT_S_I, FP, 0)                 \
+    X(FCVT_D_I, FP, 0)                                                       \
+    X(FMV_X_W, FP, 0) X(FMV_W_X, FP, 0) X(FMV_X_D, FP, 0) X(FMV_D_X, FP, 0)  \
+    X(FCLASS_S, FP, 0) X(FCLASS_D, FP, 0)                                    \
+    X(CSR_FP, CSR, 0) X(CSR_COUNTER, CSR, 1)
 
 enum rv_opcode {
 #define RV_OP_ENUM(name, cls, term) RV_OP_##name,
@@ -191,6 +212,68 @@ static inline uint32_t rv_rd32(const uint8_t *p)
  * *n_raw how many are raw. */
 int rv_snap_blocks_sound(const uint8_t *table, uint64_t n_blocks, uint64_t n_data, uint64_t *bytes,
                          uint64_t *n_raw);
+
+/*
+ * fp.c: F and D operations in integer code (bit-identical on every host).
+ * fmt 0 is binary32 (its bits in the low half), 1 binary64; rm is one of
+ * RV_RM_RNE..RV_RM_RMM; exception flags are ORed into *flags.
+ */
+#define RV_CANONICAL_NAN_S 0x7fc00000
+#define RV_CANONICAL_NAN_D 0x7ff8000000000000
+/* Integer formats of FCVT (the rs2 field of the encoding). */
+#define RV_CVT_W 0
+#define RV_CVT_WU 1
+#define RV_CVT_L 2
+#define RV_CVT_LU 3
+/* Compare operations (the funct3 field of FEQ/FLT/FLE). */
+#define RV_CMP_LE 0
+#define RV_CMP_LT 1
+#define RV_CMP_EQ 2
+
+uint64_t rv_fp_canonical_nan(int fmt);
+uint64_t rv_fp_add(int fmt, uint64_t a, uint64_t b, int rm, uint32_t *flags);
+uint64_t rv_fp_mul(int fmt, uint64_t a, uint64_t b, int rm, uint32_t *flags);
+uint64_t rv_fp_div(int fmt, uint64_t a, uint64_t b, int rm, uint32_t *flags);
+uint64_t rv_fp_sqrt(int fmt, uint64_t a, int rm, uint32_t *flags);
+uint64_t rv_fp_fma(int fmt, uint64_t a, uint64_t b, uint64_t c, int rm, uint32_t *flags);
+/* Between formats: to is the destination fmt. */
+uint64_t rv_fp_cvt_ff(int to, uint64_t a, int rm, uint32_t *flags);
+/* kind is RV_CVT_*; to_int gives the register value (32-bit results sign-extended). */
+uint64_t rv_fp_from_int(int fmt, uint64_t v, int kind, int rm, uint32_t *flags);
+uint64_t rv_fp_to_int(int fmt, uint64_t a, int kind, int rm, uint32_t *flags);
+uint64_t rv_fp_class(int fmt, uint64_t a);
+uint64_t rv_fp_minmax(int fmt, uint64_t a, uint64_t b, int max, uint32_t *flags);
+uint64_t rv_fp_compare(int fmt, uint64_t a, uint64_t b, int op, uint32_t *flags);
+
+/*
+ * Whether rv_run uses the host FPU for + - * / sqrt fma in
+ * round-to-nearest-even (docs/floating-point.md). Only on hosts whose
+ * behaviour was checked: x86-64 (SSE, tininess after rounding, like RISC-V)
+ * and aarch64 (tininess before rounding, corrected in handlers.inc). A build
+ * with RV_FP_SOFT (RVDIST_FP_SOFT=1) uses fp.c for everything.
+ */
+#if !defined(RV_FP_SOFT) && (defined(__x86_64__) || defined(__aarch64__))
+#define RV_FP_HOST 1
+#else
+#define RV_FP_HOST 0
+#endif
+
+#include <fenv.h>
+/* The caller's FP control and status, saved around a run. */
+typedef struct rv_fp_env {
+    fenv_t env;             /* hosts other than x86-64 and aarch64 */
+    uint64_t control;       /* MXCSR, or FPCR */
+    uint64_t status;        /* FPSR */
+} rv_fp_env;
+
+/* Take the host FPU's sticky flags, as fflags bits, and clear them. */
+uint32_t rv_fp_host_take(void);
+/* Fold the host's sticky flags into m->fflags and clear them. */
+void rv_fp_sync(rv_machine *m);
+/* Around a run: save the caller's FP environment and install the default
+ * one; fold the flags into m->fflags (m may be NULL) and restore. */
+void rv_fp_enter(rv_fp_env *saved);
+void rv_fp_leave(rv_machine *m, const rv_fp_env *saved);
 
 /* syscall.c: handle the ecall at pc. Returns RV_READY to continue at pc + 4,
  * or RV_EXITED / RV_ERROR / RV_HOST_CALL with the machine updated. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "os.h"
 
 /* Zero a page unless it is zero already: writing a page that is still the
  * kernel's shared zero page would make it allocate a private copy. */
@@ -24,6 +24,7 @@ static void free_parts(rv_machine *m)
     free(m->out[0].data);
     free(m->out[1].data);
     free(m->stdin_data);
+    rv_os_free(m->os);
     free(m);
 }
 
@@ -39,8 +40,10 @@ static rv_machine *machine_new(uint64_t mem_size, int keep_stale)
     m->decoded = calloc(m->npages, sizeof(void *));
     m->used = calloc(RV_BITMAP_WORDS(m->npages), sizeof(uint64_t));
     m->zeroed = calloc(RV_BITMAP_WORDS(m->npages), sizeof(uint64_t));
+    m->os = rv_os_new();
     rv_region r;
-    if (!m->page_flags || !m->decoded || !m->used || !m->zeroed || rv_region_take(mem_size, &r)) {
+    if (!m->page_flags || !m->decoded || !m->used || !m->zeroed || !m->os ||
+        rv_region_take(mem_size, &r)) {
         free_parts(m);
         return NULL;
     }

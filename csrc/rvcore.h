@@ -60,7 +60,12 @@
 #define RV_CLASS_SYSTEM 6
 #define RV_CLASS_ATOMIC_W 7
 #define RV_CLASS_ATOMIC_D 8
-#define RV_NCLASSES 9
+#define RV_CLASS_FP 9
+#define RV_CLASS_FP_FMA 10
+#define RV_CLASS_FP_DIV 11
+#define RV_CLASS_FP_MEM 12
+#define RV_CLASS_CSR 13
+#define RV_NCLASSES 14
 #define RV_MAX_COST 1000000
 
 /* Largest guest memory a machine may have (4 GiB). */
@@ -71,6 +76,35 @@
 #define RV_NO_LIMIT 0xffffffffffffffff
 
 #define RV_NO_RESERVATION 0xffffffffffffffff
+
+/* Floating point (docs/floating-point.md). fflags bits, as in fcsr. */
+#define RV_FFLAG_NX 1
+#define RV_FFLAG_UF 2
+#define RV_FFLAG_OF 4
+#define RV_FFLAG_DZ 8
+#define RV_FFLAG_NV 16
+/* Rounding modes (an instruction's rm field, and frm). 7 in an instruction
+ * means "use frm"; 5 and 6 are reserved (illegal). */
+#define RV_RM_RNE 0
+#define RV_RM_RTZ 1
+#define RV_RM_RDN 2
+#define RV_RM_RUP 3
+#define RV_RM_RMM 4
+#define RV_RM_DYN 7
+
+/*
+ * The guest's clock, fixed for the whole project: one cycle (as metered by
+ * the cost model) is one nanosecond of guest time. The counters a guest
+ * reads (rdcycle, rdinstret) are the cycles charged before the reading
+ * instruction, and rdtime is that divided by RV_CYCLES_PER_TICK (a 10 MHz
+ * timebase). Linux time syscalls use the same clock.
+ */
+#define RV_NS_PER_CYCLE 1
+#define RV_CYCLES_PER_TICK 100
+#define RV_TIMEBASE_HZ 10000000
+
+/* The Linux process of a machine (csrc/os.h): opaque outside the core. */
+typedef struct rv_os rv_os;
 
 typedef struct rv_buf {
     uint8_t *data;
@@ -117,7 +151,15 @@ typedef struct rv_machine {
     uint64_t brk_min;
     uint64_t brk_max;
 
-    uint32_t cost[9];         /* RV_NCLASSES entries */
+    uint32_t cost[14];        /* RV_NCLASSES entries */
+
+    /* F and D: f0..f31 (singles NaN-boxed in the upper 32 bits), and fcsr
+     * split in its two fields. While rv_run runs, some of fflags may still
+     * sit in the host FPU's sticky flags; it is complete whenever rv_run
+     * has returned. */
+    uint64_t f[32];
+    uint32_t fflags;
+    uint32_t frm;
 
     /* internal */
     uint8_t *mem;
@@ -134,6 +176,7 @@ typedef struct rv_machine {
     uint64_t *used;
     uint64_t *stale;
     uint64_t *zeroed;
+    rv_os *os;
 } rv_machine;
 
 /* Create a machine with mem_size bytes (a multiple of RV_PAGE_SIZE) of zeroed
@@ -224,7 +267,7 @@ int rv_crc32_level(int limit);
  * CRC-32. The core checks all of it but the blocks' contents in one pass
  * (rv_snap_decode), so Python handles no per-field work on a restore.
  */
-#define RV_SNAP_FORMAT 2
+#define RV_SNAP_FORMAT 3
 #define RV_SNAP_PREFIX 16
 /* Record flags. */
 #define RV_SNAP_HAS_PARENT 1
@@ -238,6 +281,8 @@ int rv_crc32_level(int limit);
 #define RV_SNAP_BLOCK_ENTRY 16
 /* Largest stdout + stderr + stdin one snapshot may carry, decompressed. */
 #define RV_SNAP_MAX_IO 4294967296
+/* Largest OS block (the process and its files), decompressed. */
+#define RV_SNAP_MAX_OS 17179869184
 
 typedef struct rv_snap_record {
     uint64_t core_version;
@@ -248,9 +293,11 @@ typedef struct rv_snap_record {
     uint64_t memory_size;
     uint64_t output_limit;
     uint64_t max_cycles;      /* 0 without RV_SNAP_HAS_MAX_CYCLES */
-    uint64_t costs[9];        /* RV_NCLASSES entries */
+    uint64_t costs[14];       /* RV_NCLASSES entries */
     uint64_t pc;
     uint64_t x[32];
+    uint64_t f[32];
+    uint64_t fcsr;            /* frm << 5 | fflags */
     uint64_t cycles;
     uint64_t reservation;
     uint64_t status;          /* RV_READY, RV_EXITED or RV_ERROR */
@@ -268,6 +315,8 @@ typedef struct rv_snap_record {
     uint64_t n_zero;
     uint64_t n_blocks;
     uint64_t text_len[4];     /* RV_SNAP_TEXTS entries */
+    uint64_t os_len;          /* bytes of the OS block (rv_os_encode) */
+    uint64_t os_block;        /* its compressed size */
 } rv_snap_record;
 
 /* rv_snap_decode's results: RV_SNAP_SHORT, too short to hold the prefix and
@@ -298,6 +347,7 @@ typedef struct rv_snap_layout {
     uint64_t data_pages;
     uint64_t zero_pages;
     uint64_t io;
+    uint64_t os;
     uint64_t blocks;
     uint64_t crc;             /* the trailer; blocks end here */
     uint64_t n_raw;           /* blocks stored raw */
@@ -360,5 +410,62 @@ void rv_set_output_limit(rv_machine *m, uint64_t limit);
 /* Set the range brk may move in and put the break at brk_min (process
  * start). Returns -1 (changing nothing) unless brk_min <= brk_max <= memory. */
 int rv_set_brk_range(rv_machine *m, uint64_t brk_min, uint64_t brk_max);
+
+/*
+ * The Linux user ABI (docs/linux-abi.md): the core serves the syscalls of
+ * a static glibc or musl program itself, over a virtual clock, a seeded
+ * random stream and a virtual file system, so that everything the guest
+ * observes is a function of its job spec and cycle count.
+ */
+
+/* Set up the process (before it runs): seed keys the random stream;
+ * realtime_start is CLOCK_REALTIME at cycle 0 in ns since the epoch;
+ * stack_size is RLIMIT_STACK; exe is what /proc/self/exe names. Returns 0,
+ * or -1 for an exe path of RV_OS_PATH_MAX bytes or more. */
+#define RV_OS_PATH_MAX 4096
+int rv_os_config(rv_machine *m, uint64_t seed, int64_t realtime_start, uint64_t stack_size,
+                 const char *exe);
+/* Syscall pointers below guard get EFAULT: the NULL guard under the image.
+ * Set with the image (it is the program's, not the snapshot's). */
+void rv_os_set_guard(rv_machine *m, uint64_t guard);
+/* The next n bytes of the guest's random stream (AT_RANDOM at start). */
+void rv_os_random(rv_machine *m, uint8_t *out, uint64_t n);
+/* Let the host serve syscall number (below RV_HOST_SYSCALLS; numbers at or
+ * above it always go to the host) instead of the core: on = 1, or back to
+ * the core: on = 0. Returns -1 for a number out of range. */
+#define RV_HOST_SYSCALLS 512
+int rv_os_host_syscall(rv_machine *m, uint64_t number, int on);
+
+/* Files. Paths are absolute and normalised (no ".", "..", "//" or trailing
+ * "/"). Results are 0 or a negated Linux errno. */
+/* Provide the bytes of a declared file, known by their sha256 digest (32
+ * bytes): copied once per digest. */
+int rv_fs_provide(rv_machine *m, const uint8_t *digest, const uint8_t *data, uint64_t len);
+/* Declare a read-only file at path holding the provided bytes of digest;
+ * the directories on its path are made as needed. */
+int rv_fs_declare(rv_machine *m, const char *path, const uint8_t *digest);
+/* Make the directory path (and its parents) and start the guest in it. */
+int rv_fs_set_cwd(rv_machine *m, const char *path);
+/* Most bytes the files the guest creates may hold in all. */
+void rv_fs_set_limit(rv_machine *m, uint64_t bytes);
+/* The files the guest created that still have a name, in path order, as
+ * records of u32 path length, u64 size, path bytes, file bytes. Returns
+ * the size of the whole; buf is filled only if it has room for all. */
+uint64_t rv_fs_export(const rv_machine *m, uint8_t *buf, uint64_t cap);
+
+/* The process's state for a snapshot (docs/snapshot-format.md, "OS
+ * block"): returns its size, and fills buf if it has room for it all. */
+uint64_t rv_os_encode(const rv_machine *m, uint8_t *buf, uint64_t cap);
+/* Restore an OS block into a machine that holds the snapshot's image,
+ * pages and record state, with every declared file provided. Returns an
+ * RV_OS_* code; on any error nothing of the machine's OS state changed.
+ * RV_OS_MISSING_FILE puts the digest of a file not provided in missing
+ * (32 bytes). */
+#define RV_OS_OK 0
+#define RV_OS_MALFORMED 1
+#define RV_OS_MISSING_FILE 2
+#define RV_OS_NOMEM 3
+#define RV_OS_PROTECTION 4
+int rv_os_decode(rv_machine *m, const uint8_t *buf, uint64_t len, uint8_t *missing);
 
 #endif

@@ -43,6 +43,8 @@ static size_t check_record(const rv_snap_record *r)
             return F(costs) + 1;
     if (r->x[0])
         return F(x) + 1;
+    if (r->fcsr > 0xff)
+        return F(fcsr) + 1;
     if (r->status > RV_ERROR)
         return F(status) + 1;
     if (r->exit_code < INT32_MIN || r->exit_code > INT32_MAX)
@@ -64,6 +66,11 @@ static size_t check_record(const rv_snap_record *r)
     uint64_t plain = r->stdout_part + r->stderr_part + r->stdin_len;
     if (plain > max_io || plain > 255 * r->io_block + 64)
         return F(io_block) + 1;
+    /* The OS block is never empty (it starts with its magic); lz4 expands
+     * at most ~255x. */
+    if (r->os_len == 0 || r->os_len > RV_SNAP_MAX_OS || r->os_block == 0 ||
+        r->os_block > RV_SNAP_MAX_OS || r->os_len > 255 * r->os_block + 64)
+        return F(os_len) + 1;
     if ((r->flags & RV_SNAP_HAS_PARENT) && r->stdin_len)
         return F(stdin_len) + 1;
     if (!(r->flags & RV_SNAP_HAS_PARENT) && r->stdin_pos > r->stdin_len)
@@ -168,7 +175,11 @@ int rv_snap_decode(const uint8_t *buf, uint64_t len, rv_snap_layout *out)
     out->io = pos;
     if (pos > len - 4 || r->io_block > len - 4 - pos)
         return RV_SNAP_LENGTH;
-    out->blocks = pos + r->io_block;
+    pos += r->io_block;
+    out->os = pos;
+    if (r->os_block > len - 4 - pos)
+        return RV_SNAP_LENGTH;
+    out->blocks = pos + r->os_block;
     out->crc = len - 4;
     if (!all_zero(buf + out->texts + texts, out->table - out->texts - texts)) {
         out->field = F(text_len);
@@ -201,6 +212,8 @@ void rv_snap_get_state(const rv_machine *m, rv_snap_record *r)
     r->pc = m->pc;
     r->x[0] = 0;
     memcpy(&r->x[1], &m->x[1], 31 * sizeof r->x[0]);
+    memcpy(r->f, m->f, sizeof r->f);
+    r->fcsr = (uint64_t)m->frm << 5 | m->fflags;
     r->cycles = m->cycles;
     r->reservation = m->reservation;
     r->status = (uint64_t)m->status;
@@ -222,6 +235,9 @@ int rv_snap_set_state(rv_machine *m, const rv_snap_record *r)
     if (r->stdin_pos > m->stdin_len)
         return -1;
     memcpy(&m->x[1], &r->x[1], 31 * sizeof r->x[0]);
+    memcpy(m->f, r->f, sizeof m->f);
+    m->fflags = (uint32_t)r->fcsr & 31;
+    m->frm = (uint32_t)(r->fcsr >> 5) & 7;
     m->pc = r->pc;
     m->cycles = r->cycles;
     m->reservation = r->reservation;

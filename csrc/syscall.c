@@ -1,29 +1,29 @@
 /*
- * syscall.c: the Linux syscalls the core serves itself.
+ * syscall.c: where an ecall goes.
  *
- * exit, write (captured), read (from the supplied stdin) and brk never leave
- * C. Every other number becomes a host call that the embedder answers.
+ * The core serves the Linux syscalls of its table (linux.c) itself, in C.
+ * A number the host registered a handler for (rv_os_host_syscall), and
+ * any number the table lacks, becomes a host call: the embedder answers
+ * it, or ends the run with an unsupported-syscall error that names it.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "os.h"
 
-#define SYS_READ 63
-#define SYS_WRITE 64
-#define SYS_EXIT 93
-#define SYS_EXIT_GROUP 94
-#define SYS_BRK 214
+extern const rv_sys_fn rv_linux_syscalls[RV_LINUX_SYSCALLS];
 
-#define EBADF 9
-
-static int fail(rv_machine *m, uint64_t pc, int kind, uint64_t addr)
+int64_t rv_sys_fail(rv_machine *m, int kind, uint64_t addr)
 {
     m->err_kind = kind;
-    m->err_pc = pc;
+    m->err_pc = m->pc;
     m->err_addr = addr;
+    if (kind == RV_ERR_SYSCALL) {
+        m->host_call = m->x[17];
+        m->host_call_pc = m->pc;
+    }
     m->status = RV_ERROR;
-    return RV_ERROR;
+    return RV_SYS_STOP;
 }
 
 int rv_append_output(rv_machine *m, int fd, const uint8_t *src, uint64_t len)
@@ -47,72 +47,20 @@ int rv_append_output(rv_machine *m, int fd, const uint8_t *src, uint64_t len)
     return 0;
 }
 
-static int sys_write(rv_machine *m, uint64_t pc)
-{
-    uint64_t fd = m->x[10], buf = m->x[11], len = m->x[12];
-    if (fd != 1 && fd != 2) {
-        m->x[10] = (uint64_t)-EBADF;
-        return RV_READY;
-    }
-    if (buf > m->mem_size || len > m->mem_size - buf)
-        return fail(m, pc, RV_ERR_LOAD, buf);
-    /* Never drop output silently: a write past the cap fails the run whole. */
-    if (m->out[fd - 1].len > m->out_cap || len > m->out_cap - m->out[fd - 1].len)
-        return fail(m, pc, RV_ERR_OUTPUT, buf);
-    if (rv_append_output(m, (int)fd, m->mem + buf, len))
-        return fail(m, pc, RV_ERR_NOMEM, buf);
-    m->x[10] = len;
-    return RV_READY;
-}
-
-static int sys_read(rv_machine *m, uint64_t pc)
-{
-    uint64_t fd = m->x[10], buf = m->x[11], len = m->x[12];
-    if (fd != 0) {
-        m->x[10] = (uint64_t)-EBADF;
-        return RV_READY;
-    }
-    if (buf > m->mem_size || len > m->mem_size - buf)
-        return fail(m, pc, RV_ERR_STORE, buf);
-    uint64_t left = m->stdin_len - m->stdin_pos;
-    uint64_t n = len < left ? len : left;
-    int err = rv_store_check(m, buf, n);
-    if (err)
-        return fail(m, pc, err, buf);
-    if (n)      /* no stdin means no stdin_data */
-        memcpy(m->mem + buf, m->stdin_data + m->stdin_pos, n);
-    m->stdin_pos += n;
-    m->x[10] = n;
-    return RV_READY;
-}
-
-static int sys_brk(rv_machine *m)
-{
-    uint64_t want = m->x[10];
-    if (want >= m->brk_min && want <= m->brk_max)
-        m->brk = want;
-    m->x[10] = m->brk;
-    return RV_READY;
-}
-
 int rv_syscall(rv_machine *m, uint64_t pc)
 {
-    switch (m->x[17]) {
-    case SYS_EXIT:
-    case SYS_EXIT_GROUP:
-        m->exit_code = (int32_t)m->x[10];
-        m->status = RV_EXITED;
-        m->pc = pc + 4;
-        return RV_EXITED;
-    case SYS_WRITE:
-        return sys_write(m, pc);
-    case SYS_READ:
-        return sys_read(m, pc);
-    case SYS_BRK:
-        return sys_brk(m);
+    uint64_t nr = m->x[17];
+    const rv_os *os = m->os;
+    rv_sys_fn fn = nr < RV_LINUX_SYSCALLS ? rv_linux_syscalls[nr] : NULL;
+    if (fn && !((os->host[nr >> 6] >> (nr & 63)) & 1)) {
+        int64_t r = fn(m);
+        if (r == RV_SYS_STOP)
+            return m->status;
+        m->x[10] = (uint64_t)r;
+        return RV_READY;
     }
     /* The ecall is complete from the guest's side; the host fills in a0. */
-    m->host_call = m->x[17];
+    m->host_call = nr;
     m->host_call_pc = pc;
     m->pc = pc + 4;
     m->status = RV_HOST_CALL;

@@ -8,12 +8,15 @@ directory, a batch that was killed or stopped goes on with ``--resume``:
 recorded results are reported again without running, the other jobs go on
 from their last checkpoint, and each job that has to start over is named,
 with the reason. Files in the directory that belong to no job of the
-manifest are listed and left alone.
+manifest are listed and left alone. With ``--out-dir DIR``, the files each
+job's guest created go under ``DIR/<job name>/`` (``DIR/<job id>/`` for a
+job without a name) as its result comes in.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
@@ -23,6 +26,7 @@ from typing import Any, Optional, TextIO
 
 from rvdist import manifest as _manifest
 from rvdist.errors import ConfigError, RvError
+from rvdist.outdir import write_out_dir
 
 #: The file a batch writes next to a job's checkpoint: what the job is, so
 #: that a later --resume can say why a job starts over.
@@ -71,7 +75,8 @@ def resume_report(entries: list[_manifest.Entry], directory: Path) -> tuple[list
         label = e.name or f"{e.program.name} (line {e.line})"
         if e.name is not None and e.name in orphan_names:
             old_id, old_spec = orphan_names[e.name]
-            changed = [k for k in e.spec if old_spec.get(k) != e.spec[k]] or ["settings"]
+            changed = [k for k in sorted(set(e.spec) | set(old_spec))
+                       if old_spec.get(k) != e.spec.get(k)] or ["settings"]
             why = (f"its entry changed since the earlier run ({', '.join(changed)}); "
                    f"that run's files {old_id}.* are left alone")
         elif JOB_SUFFIX in kinds:
@@ -86,6 +91,22 @@ def resume_report(entries: list[_manifest.Entry], directory: Path) -> tuple[list
         orphan_lines.append(f"rvdist: resume: {len(names)} file(s) in {directory} belong to no job "
                             f"of this manifest and are left alone: {shown}")
     return lines, orphan_lines
+
+
+def out_folders(entries: list[_manifest.Entry]) -> dict[str, str]:
+    """Each job's folder under ``--out-dir``, by job id: its name made safe for
+    a file name, or its id if it has no name. ConfigError if two would share one."""
+    folders: dict[str, str] = {}
+    taken: dict[str, _manifest.Entry] = {}
+    for e in entries:
+        folder = (re.sub(r"[^A-Za-z0-9._-]", "_", e.name).lstrip(".") if e.name else "") or e.job_id
+        if folder in taken:
+            raise ConfigError(f"--out-dir: the jobs on lines {taken[folder].line} and {e.line} "
+                              f"would both write to {folder}/: give them names that differ in "
+                              f"letters, digits, '.', '_' or '-'")
+        taken[folder] = e
+        folders[e.job_id] = folder
+    return folders
 
 
 def _read_job_file(path: Path) -> Optional[dict[str, Any]]:
@@ -197,13 +218,15 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
               checkpoint_dir: Optional[Path] = None, resume: bool = False,
               checkpoint_cycles: Optional[int] = None, events: Optional[Path] = None,
               results: Optional[TextIO] = None, executor_options: Optional[dict[str, Any]] = None,
-              ) -> int:
+              out_dir: Optional[Path] = None) -> int:
     """Run a manifest's jobs; one JSON result per job to ``out`` (or ``results``,
     by default stdout). Progress and reports go to ``stream``.
 
     The whole manifest is checked first (ConfigError, before any job runs).
     With ``checkpoint_dir``, every job's checkpoints and result are kept
-    there, and a batch stopped at any point continues with ``resume``.
+    there, and a batch stopped at any point continues with ``resume``. With
+    ``out_dir``, the files each job created go under ``out_dir/<folder>/``
+    (see :func:`out_folders`).
     Returns 1 if any job failed or exited non-zero, else 0. A SIGINT or
     SIGTERM (KeyboardInterrupt) ends the progress line, says what was kept,
     and propagates.
@@ -211,6 +234,7 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
     from rvdist.executor import DEFAULT_CHECKPOINT_CYCLES, Executor
 
     entries = _manifest.load(manifest)
+    folders = out_folders(entries) if out_dir is not None else {}
     if resume and checkpoint_dir is None:
         raise ConfigError("--resume needs --checkpoint-dir")
     if checkpoint_dir is not None:
@@ -246,6 +270,8 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
                             pending.remove(job)
                             r = job.result()
                             tally.result(r)
+                            if out_dir is not None and r.files:
+                                write_out_dir(out_dir / folders[r.job_id], r.files)
                             results.write(json.dumps(r.to_dict()) + "\n")
                             results.flush()
                             progress.show(tally)

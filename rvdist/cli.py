@@ -37,6 +37,7 @@ from typing import Any, Iterator, NoReturn, Optional, Sequence, TextIO
 from rvdist import __version__
 from rvdist.errors import ClusterUnavailable, ConfigError, CyclesExceeded, RvError
 from rvdist.machine import Machine
+from rvdist.outdir import write_out_dir
 from rvdist.program import Program
 from rvdist.snapshot import Snapshot
 from rvdist.units import parse_count, parse_size
@@ -111,6 +112,54 @@ def _ray_options(parser: argparse.ArgumentParser, address: bool = True) -> None:
                         help="show Ray's own messages and rvdist's progress notes on stderr")
 
 
+def _file_option(text: str) -> tuple[str, str]:
+    guest, sep, host = text.partition("=")
+    if not sep or not guest or not host:
+        raise argparse.ArgumentTypeError(f"expected GUEST_PATH=HOST_PATH, got {text!r}")
+    return guest, host
+
+
+def _env_option(text: str) -> str:
+    if "=" not in text or text.startswith("="):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return text
+
+
+def _files_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", dest="files", action="append", type=_file_option, default=[],
+                        metavar="GUEST_PATH=HOST_PATH",
+                        help="declare a read-only file of the guest's file system with the bytes "
+                        "of HOST_PATH (repeatable; a relative GUEST_PATH is taken from --cwd)")
+    parser.add_argument("--out-dir", metavar="DIR", default=None,
+                        help="write the files the guest created under DIR (DIR/<guest path>)")
+
+
+def _job_options(parser: argparse.ArgumentParser) -> None:
+    """The Linux job spec (docs/linux-abi.md)."""
+    _files_options(parser)
+    parser.add_argument("--env", action="append", type=_env_option, default=[], metavar="NAME=VALUE",
+                        help="an environment variable of the guest (repeatable; none by default)")
+    parser.add_argument("--seed", type=_count, default=0, metavar="N",
+                        help="seed of the guest's random stream (AT_RANDOM, getrandom; default 0)")
+    parser.add_argument("--cwd", default="/", metavar="DIR",
+                        help="the guest's working directory (default /)")
+    parser.add_argument("--start-time", type=float, default=None, metavar="SECONDS",
+                        help="CLOCK_REALTIME at the start, in seconds since the epoch "
+                        "(default 2024-01-01T00:00:00Z)")
+    parser.add_argument("--file-limit", type=_size, default=None, metavar="SIZE",
+                        help="most bytes the files the guest creates may hold (default: half the memory)")
+
+
+def _job_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """Machine / Executor keyword arguments from the job options."""
+    from rvdist.process import DEFAULT_START_TIME
+    start = DEFAULT_START_TIME if args.start_time is None else args.start_time
+    if isinstance(start, float) and start.is_integer():
+        start = int(start)
+    return {"files": dict(args.files), "env": list(args.env), "seed": args.seed, "cwd": args.cwd,
+            "start_time": start, "file_limit": args.file_limit}
+
+
 def _suspend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suspend-to", metavar="FILE", default=None,
                         help="when --max-cycles runs out, write a snapshot to FILE and exit 75 "
@@ -157,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(seconds), so prefer it for short programs; output streams as the guest "
                      "writes it (implied by --suspend-to)")
     _ray_options(run)
+    _job_options(run)
     _suspend_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -171,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--slice-cycles", type=_positive_count, default=DEFAULT_SLICE_CYCLES,
                         metavar="N", help=f"cycles per slice (default {DEFAULT_SLICE_CYCLES:,})")
     resume.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    _files_options(resume)
     _suspend_options(resume)
     resume.set_defaults(func=cmd_resume)
 
@@ -209,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write every job's events (slices, checkpoints, migrations, "
                        "preemptions, recoveries) to FILE as JSON lines, as they happen "
                        "(appended to the file with --resume)")
+    batch.add_argument("--out-dir", metavar="DIR", default=None,
+                       help="write the files each job created under DIR/<job name>/ (DIR/<job id>/ "
+                       "for a job without a name)")
     batch.set_defaults(func=cmd_batch, json=False)
 
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
@@ -235,7 +289,7 @@ def _in_ray_job_working_dir() -> bool:
 def cmd_batch(args: argparse.Namespace) -> int:
     from rvdist.batch import run_batch
     if _in_ray_job_working_dir():
-        for option in ("out", "events", "checkpoint_dir"):
+        for option in ("out", "events", "checkpoint_dir", "out_dir"):
             value = getattr(args, option)
             if value and not Path(value).is_absolute():
                 print(f"rvdist: warning: --{option.replace('_', '-')} {value} is relative, and "
@@ -246,6 +300,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                      checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
                      resume=args.resume, checkpoint_cycles=args.checkpoint_cycles,
                      events=Path(args.events) if args.events else None,
+                     out_dir=Path(args.out_dir) if args.out_dir else None,
                      results=args.results, executor_options=_executor_options(args))
 
 
@@ -327,7 +382,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         machine = Machine(program, args=args.args, stdin=stdin, memory_size=args.memory,
                           cost_model=_cost_model(args.cost_model),
                           max_cycles=None if args.suspend_to else args.max_cycles,
-                          output_limit=args.output_limit)
+                          output_limit=args.output_limit, **_job_spec(args))
     except ClusterUnavailable:
         raise
     except (RvError, ValueError) as e:
@@ -351,7 +406,7 @@ def _run_on_ray(args: argparse.Namespace, program: Program, stdin: bytes) -> int
                   **options) as ex:
         r = ex.submit(program, args=args.args, stdin=stdin, memory_size=args.memory,
                       cost_model=_cost_model(args.cost_model), max_cycles=args.max_cycles,
-                      output_limit=args.output_limit).result()
+                      output_limit=args.output_limit, **_job_spec(args)).result()
         return _report_job(args, program, r, time.perf_counter() - started)
 
 
@@ -359,13 +414,18 @@ def _report_job(args: argparse.Namespace, program: Program, r: Any, elapsed: flo
     """Print a job's result as ``rvdist run`` does, and return its exit status."""
     if r.status != "done" and r.error and r.error.get("kind") in ("config", "program"):
         return _bad_input(args, ValueError(r.error["message"]))
+    if args.out_dir and r.files:
+        try:
+            write_out_dir(args.out_dir, r.files)
+        except ConfigError as e:
+            return _bad_input(args, e)
     if args.json:
         _emit_json({"status": r.status, "exit_code": r.exit_code, "cycles": r.cycles,
                     "slices": r.slices, "program": {"name": program.name, "digest": program.digest},
                     "cost_model": args.cost_model, "wall_seconds": round(elapsed, 6),
                     "nodes": r.nodes, "migrations": r.migrations,
                     **_text_fields("stdout", r.stdout), **_text_fields("stderr", r.stderr),
-                    "error": r.error}, args.results)
+                    "files": sorted(r.files), "error": r.error}, args.results)
     else:
         _write_bytes(args.results, r.stdout)
         _write_bytes(sys.stderr, r.stderr)
@@ -381,7 +441,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         program = Program.from_file(args.program)
         snap = Snapshot.load(args.snapshot)
         machine = Machine.restore(program, snap,
-                                  max_cycles=None if args.suspend_to else args.max_cycles)
+                                  max_cycles=None if args.suspend_to else args.max_cycles,
+                                  files=dict(args.files))
     except (RvError, ValueError) as e:
         return _bad_input(args, e)
     return _drive(args, machine)
@@ -421,6 +482,12 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
                          "bytes": snap.info()["encoded_bytes"]}
 
     status = "suspended" if suspended else ("done" if result.state == "exited" else "failed")
+    created = machine.files()
+    if args.out_dir and created and not suspended:
+        try:
+            write_out_dir(args.out_dir, created)
+        except ConfigError as e:
+            return _bad_input(args, e)
     if args.json:
         obj: dict[str, Any] = {
             "status": status,
@@ -432,6 +499,7 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
             "wall_seconds": round(elapsed, 6),
             **_text_fields("stdout", machine.stdout),
             **_text_fields("stderr", machine.stderr),
+            "files": sorted(created),
             "error": result.error.to_dict() if result.error else None,
         }
         if snapshot_info:

@@ -2,8 +2,9 @@
 
 Every instruction belongs to one cost class; a cost model prices each class.
 ``"unit"`` charges one cycle for everything, so cycles equal instructions
-retired. ``"ckb"`` is the table CKB-VM uses. A mapping from class names to
-costs is a user table; classes it leaves out cost 1.
+retired. ``"ckb"`` is the table CKB-VM uses, with prices of rvdist's own
+for the classes CKB-VM lacks (floating point and CSRs). A mapping from
+class names to costs is a user table; classes it leaves out cost 1.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ CLASSES: tuple[str, ...] = (
     "system",    # ECALL, EBREAK
     "atomic_w",  # LR.W, SC.W, AMO*.W
     "atomic_d",  # LR.D, SC.D, AMO*.D
+    "fp",        # other F/D: add, sub, mul, sign, min/max, compare, classify, convert, move
+    "fp_fma",    # FMADD, FMSUB, FNMSUB, FNMADD (.S and .D)
+    "fp_div",    # FDIV, FSQRT (.S and .D)
+    "fp_mem",    # FLW, FLD, FSW, FSD (and their compressed forms)
+    "csr",       # CSR instructions: fflags, frm, fcsr, cycle, time, instret
 )
 
 if tuple(getattr(lib, f"RV_CLASS_{c.upper()}", None) for c in CLASSES) != tuple(range(lib.RV_NCLASSES)):
@@ -34,7 +40,10 @@ MAX_COST = lib.RV_MAX_COST
 MODELS: dict[str, dict[str, int]] = {
     "unit": {c: 1 for c in CLASSES},
     "ckb": {"alu": 1, "jump": 3, "mem64": 2, "mem": 3, "mul": 5, "div": 32,
-            "system": 500, "atomic_w": 4, "atomic_d": 3},
+            "system": 500, "atomic_w": 4, "atomic_d": 3,
+            # CKB-VM has no F, D or Zicsr: these prices are rvdist's, set by
+            # analogy with its table (docs/cost-model.md says why).
+            "fp": 4, "fp_fma": 5, "fp_div": 32, "fp_mem": 3, "csr": 4},
 }
 
 CostModel = Union[str, Mapping[str, int]]

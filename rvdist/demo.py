@@ -2,10 +2,16 @@
 
 First, in process, each program runs twice: once without interruption and
 once cut into slices of random sizes; the two must agree exactly (exit code,
-output, cycles, registers, memory), the property migration rests on. Then
-every program runs twice more as jobs on an embedded local Ray, slice by
-slice on the node agent's slots, and the longest one moves live through the
-checkpoint store; each result must equal the in-process one.
+output, cycles, registers, memory, files written), the property migration
+rests on. Then every program runs twice more as jobs on an embedded local
+Ray, slice by slice on the node agent's slots, and the longest one moves
+live through the checkpoint store; each result must equal the in-process
+one.
+
+One of them, stats.elf, is a stock C program built with Debian's
+riscv64-linux-gnu-gcc -O2 -static (glibc; tests/guests/linux/stats.c): it
+reads a file the job declares, uses malloc, qsort and libm, prints with
+printf, and writes a report file that comes back with the result.
 """
 
 from __future__ import annotations
@@ -31,6 +37,17 @@ class DemoJob:
     memory: int
     expect_stdout: Optional[str]
     expect_exit: int
+    files: tuple[tuple[str, bytes], ...] = ()
+    expect_files: tuple[str, ...] = ()
+
+
+def _samples() -> bytes:
+    """The stats job's input: 3000 numbers from a fixed integer sequence."""
+    x, out = 12345, []
+    for _ in range(3000):
+        x = (x * 1103515245 + 12345) % 2**31
+        out.append(f"{(x >> 8) % 100000 / 1000:.3f}")
+    return ("\n".join(out) + "\n").encode()
 
 
 JOBS = (
@@ -41,6 +58,10 @@ JOBS = (
     DemoJob("primes.elf", ("20000",), b"", 4 << 20, None, 0),
     DemoJob("intloop.elf", ("2000000",), b"", 4 << 20, None, 0),
     DemoJob("memsort.elf", ("1",), b"", 8 << 20, None, 0),
+    DemoJob("stats.elf", ("/data/samples.txt", "/out/report.txt"), b"", 16 << 20,
+            "3000 samples: mean 50.025790, sd 28.954616, median 49.495500, min 0.005, max 99.99\n"
+            "report written to /out/report.txt\n", 0,
+            files=(("/data/samples.txt", _samples()),), expect_files=("/out/report.txt",)),
 )
 
 
@@ -51,18 +72,21 @@ def _program(name: str) -> Program:
 
 def _fingerprint(m: Machine) -> tuple:
     memory = hashlib.sha256(m.read_memory(0, m.memory_size)).hexdigest()
-    return (m.exit_code, m.stdout, m.stderr, m.cycles, m.pc, list(m.registers), memory)
+    return (m.exit_code, m.stdout, m.stderr, m.cycles, m.pc, list(m.registers), memory, m.files())
+
+
+def _machine(job: DemoJob) -> Machine:
+    return Machine(_program(job.program), args=job.args, stdin=job.stdin, memory_size=job.memory,
+                   files=dict(job.files))
 
 
 def run_job(job: DemoJob, rng: random.Random) -> dict:
-    program = _program(job.program)
-
-    whole = Machine(program, args=job.args, stdin=job.stdin, memory_size=job.memory)
+    whole = _machine(job)
     t0 = time.perf_counter()
     result = whole.run()
     elapsed = time.perf_counter() - t0
 
-    sliced = Machine(program, args=job.args, stdin=job.stdin, memory_size=job.memory)
+    sliced = _machine(job)
     slices = 0
     while not sliced.run(rng.choice((1, 7, 1000, 12_345, 250_000))).done:
         slices += 1
@@ -74,6 +98,8 @@ def run_job(job: DemoJob, rng: random.Random) -> dict:
         problems.append(f"exit code {result.exit_code}, expected {job.expect_exit}")
     if job.expect_stdout is not None and whole.stdout.decode(errors="replace") != job.expect_stdout:
         problems.append("unexpected output")
+    if sorted(whole.files()) != sorted(job.expect_files):
+        problems.append(f"wrote files {sorted(whole.files())}, expected {list(job.expect_files)}")
     if _fingerprint(whole) != _fingerprint(sliced):
         problems.append("the sliced run differs from the uninterrupted run")
     return {"program": job.program, "args": list(job.args), "exit_code": result.exit_code,
@@ -90,20 +116,20 @@ def run_on_ray(rng: random.Random, json_output: bool, out: TextIO = sys.stdout,
 
     refs = {}
     for job in JOBS:
-        m = Machine(_program(job.program), args=job.args, stdin=job.stdin, memory_size=job.memory)
+        m = _machine(job)
         m.run()
-        refs[job.program] = (m.exit_code, m.stdout, m.cycles)
+        refs[job.program] = (m.exit_code, m.stdout, m.cycles, m.files())
     t0 = time.perf_counter()
     with Executor(slice_cycles=1_000_000, **(executor_options or {})) as ex:
         submitted = []
         for round_ in range(2):
             for job in JOBS:
                 submitted.append((job, ex.submit(_program(job.program), args=job.args, stdin=job.stdin,
-                                                 memory_size=job.memory,
+                                                 memory_size=job.memory, files=dict(job.files),
                                                  name=f"{job.program}#{round_}")))
         handles = [h for _, h in submitted]
         # Show a requested live move too: the longest job goes through the
-    # checkpoint store to another node (on one machine, back to the same one).
+        # checkpoint store to another node (on one machine, back to the same one).
         longest = max(submitted, key=lambda p: refs[p[0].program][2])[1]
         while longest.status() == "pending":
             time.sleep(0.001)
@@ -114,10 +140,11 @@ def run_on_ray(rng: random.Random, json_output: bool, out: TextIO = sys.stdout,
             job = next(j for j, h in submitted if h is done)
             migrations += r.migrations
             slices += r.slices
-            if (r.exit_code, r.stdout, r.cycles) != refs[job.program]:
+            same = (r.exit_code, r.stdout, r.cycles, r.files) == refs[job.program]
+            if not same:
                 problems.append(f"{r.name}: differs from the in-process run")
             if not json_output:
-                print(f"{'ok  ' if (r.exit_code, r.stdout, r.cycles) == refs[job.program] else 'FAIL'} "
+                print(f"{'ok  ' if same else 'FAIL'} "
                       f"ray {r.name:<14} {r.slices:>4} slices  {r.migrations} migrations  "
                       f"nodes {len(r.nodes)}", file=out, flush=True)
         slots = ex.slots()

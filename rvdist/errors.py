@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from rvdist._core import ffi, lib
+from rvdist.syscall_names import syscall_name
 
 
 class RvError(Exception):
@@ -186,7 +187,8 @@ def guest_error(m: Any, host_error: Optional[GuestError] = None) -> GuestError:
                                    f"{int(m.out_cap)} bytes", pc=pc, address=addr)
     if kind == lib.RV_ERR_SYSCALL:
         number = int(m.host_call)
-        return UnsupportedSyscall(f"unsupported syscall {number} at pc {pc:#x}", pc=pc, number=number)
+        return UnsupportedSyscall(f"unsupported syscall {number} ({syscall_name(number)}) at pc {pc:#x}",
+                                  pc=pc, number=number)
     if kind == lib.RV_ERR_HOST and host_error is not None:
         return host_error
     if kind == lib.RV_ERR_NOMEM:
@@ -211,6 +213,7 @@ _SNAP_FIELD_RULES = {
     "memory_size": "memory_size is not a page multiple up to 4 GiB",
     "costs": f"costs must each be 1..{lib.RV_MAX_COST}",
     "x": "x0 must be 0",
+    "fcsr": "fcsr has bits above frm and fflags",
     "status": "unknown status",
     "exit_code": "exit_code must be a 32-bit integer",
     "error": "error kind or bits out of range",
@@ -218,6 +221,8 @@ _SNAP_FIELD_RULES = {
     "stdout_part": "the stdout part is longer than the stdout",
     "stderr_part": "the stderr part is longer than the stderr",
     "io_block": f"the I/O block claims more bytes than 255x its size or {lib.RV_SNAP_MAX_IO} in all",
+    "os_len": f"the OS block is empty, or claims more bytes than 255x its size or "
+              f"{lib.RV_SNAP_MAX_OS} in all",
     "stdin_len": "an incremental snapshot carries stdin",
     "stdin_pos": "stdin position beyond stdin",
     "n_data": "more pages listed than the memory holds",
@@ -236,6 +241,14 @@ def snapshot_decode_error(code: int, layout: Any, size: int) -> SnapshotError:
     if code == lib.RV_SNAP_MAGIC:
         return SnapshotError("not an rvdist snapshot (bad magic)")
     if code == lib.RV_SNAP_VERSION:
+        if 1 <= layout.version < lib.RV_SNAP_FORMAT:
+            # Older formats lack state the machine now has (version 3 added
+            # the FP registers, fcsr and the Linux process): restoring one
+            # would guess it.
+            return SnapshotError(f"snapshot format version {layout.version} is older than this "
+                                 f"rvdist's version {lib.RV_SNAP_FORMAT} and cannot be restored "
+                                 f"(it lacks the FP registers, fcsr and the process state); "
+                                 f"rerun the job from its start")
         return SnapshotError(f"unknown snapshot format version {layout.version} "
                              f"(this rvdist reads version {lib.RV_SNAP_FORMAT})")
     if code == lib.RV_SNAP_RECORD:
@@ -252,3 +265,17 @@ def snapshot_decode_error(code: int, layout: Any, size: int) -> SnapshotError:
         return SnapshotError("malformed snapshot: page indices out of range, not ascending, "
                              "or listed twice")
     return SnapshotError("malformed snapshot: the page block table does not add up to its pages")
+
+
+def os_decode_error(code: int, snapshot_id: str, missing: bytes) -> SnapshotError:
+    """The error for rv_os_decode's result ``code`` (RV_OS_*) restoring the OS
+    block of snapshot ``snapshot_id``; ``missing`` is the digest it filled in
+    for RV_OS_MISSING_FILE."""
+    if code == lib.RV_OS_MISSING_FILE:
+        return SnapshotError(f"snapshot {snapshot_id} needs a declared file that was not given: sha256 "
+                             f"{bytes(missing).hex()} (pass the job's files to restore)")
+    if code == lib.RV_OS_PROTECTION:
+        return SnapshotError(f"snapshot {snapshot_id} makes read-only pages of the program writable")
+    if code == lib.RV_OS_NOMEM:
+        return SnapshotError("out of memory restoring the snapshot's process state")
+    return SnapshotError(f"malformed OS block in snapshot {snapshot_id}")

@@ -26,7 +26,9 @@ from rvdist.errors import (
     SnapshotError,
     guest_error,
     host_write_error,
+    os_decode_error,
 )
+from rvdist import process as _process
 from rvdist.program import PAGE_SIZE, Program
 from rvdist.snapshot import CHUNK_PAGES, FAST_CORE_CRC, DecodedSnapshot, Snapshot, check_chain, join_io
 from rvdist.units import parse_size
@@ -40,17 +42,16 @@ MAX_MEMORY_SIZE = lib.RV_MAX_MEMORY
 DEFAULT_OUTPUT_LIMIT = lib.RV_DEFAULT_OUTPUT_LIMIT
 #: Default room at the top of memory for the stack (never more than a quarter of memory).
 DEFAULT_STACK_SIZE = 1 << 20
-#: Most bytes of argv strings a process may start with.
-MAX_ARGS_BYTES = 128 << 10
+#: Most bytes of argv and environment strings a process may start with.
+MAX_ARGS_BYTES = _process.MAX_ARGS_BYTES
 #: Default cap on the bytes of stdin a machine is given (``stdin_limit``).
 DEFAULT_STDIN_LIMIT = 1 << 30
 
 #: The instruction set a machine runs, as snapshots record it.
-ISA = "rv64imac_zba_zbb_zbc_zbs"
+ISA = "rv64imafdc_zicsr_zba_zbb_zbc_zbs"
 
 _U64 = (1 << 64) - 1
 _NO_LIMIT = lib.RV_NO_LIMIT
-_AT_NULL, _AT_PAGESZ = 0, 6
 
 _rv_run = lib.rv_run
 _rv_run_slice = lib.rv_run_slice
@@ -187,15 +188,22 @@ class _Resume(NamedTuple):
     chain: list[DecodedSnapshot]
     max_cycles: Any             # Ellipsis: keep the snapshot's
     output_limit: Optional[int]     # None: the snapshot's
+    files: _process.JobFiles    # the job's declared files, which snapshots name by digest
 
 
 class Machine:
-    """A sandboxed RV64IMAC+Zba/Zbb/Zbc/Zbs machine running one program.
+    """A sandboxed RV64GC+Zba/Zbb/Zbc/Zbs machine running one program.
 
     ``program`` is a :class:`Program` (or ELF bytes, or a path). ``args``
     become argv[1:] (argv[0] is the program's name), ``stdin`` is what the
-    guest reads from fd 0. ``memory_size`` is bytes or a string such as
-    ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
+    guest reads from fd 0. The rest of the Linux job spec (docs/linux-abi.md):
+    ``env`` (a mapping, or ``NAME=VALUE`` strings), ``files`` (guest path ->
+    bytes or a host path: read-only files of the virtual file system),
+    ``seed`` (of the guest's random stream), ``cwd`` (the working directory,
+    ``/`` by default), ``start_time`` (CLOCK_REALTIME at cycle 0, seconds
+    since the epoch) and ``file_limit`` (most bytes the files the guest
+    creates may hold; half the memory by default). ``memory_size`` is bytes
+    or a string such as ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
     ``"ckb"`` or a mapping of cost class to cycles (see :mod:`rvdist.cost`).
     ``max_cycles`` ends the run with :class:`CyclesExceeded` when the next
     instruction would pass it. ``output_limit`` caps stdout and stderr each.
@@ -221,6 +229,12 @@ class Machine:
         stack_size: int = DEFAULT_STACK_SIZE,
         stdin_limit: int = DEFAULT_STDIN_LIMIT,
         *,
+        env: Any = None,
+        files: Any = None,
+        seed: int = 0,
+        cwd: str = "/",
+        start_time: Union[int, float] = _process.DEFAULT_START_TIME,
+        file_limit: Optional[int] = None,
         _resume: Optional[_Resume] = None,
     ) -> None:
         if _resume is not None:         # from Machine.restore: no new process
@@ -234,10 +248,11 @@ class Machine:
         if not isinstance(stack_size, int) or stack_size < 0:
             raise ConfigError(f"stack_size must be a non-negative int, got {stack_size!r}")
         stack_room = min(stack_size, size // 4)
-        self._build_stack([self.program.name or "program", *args])
         image_end = self.program.image_end
         if lib.rv_set_brk_range(self._m, image_end, max(image_end, (size - stack_room) & ~(PAGE_SIZE - 1))):
             raise ConfigError(f"no room for a heap in {size} bytes of memory")
+        _process.start(self, [self.program.name or "program", *args], env=env, files=files, seed=seed,
+                       cwd=cwd, start_time=start_time, stack_size=stack_room, file_limit=file_limit)
         if stdin:
             self.stdin = stdin
         self._m.pc = self.program.entry
@@ -302,34 +317,7 @@ class Machine:
                 raise ConfigError(f"segment at {seg.vaddr:#x} does not fit in memory")
         # The loaded image is the base that snapshots are relative to.
         lib.rv_clear_page_flags(self._m, lib.RV_PAGE_DIRTY | lib.RV_PAGE_TOUCHED)
-
-    # -- process start --------------------------------------------------
-
-    def _build_stack(self, argv: Sequence[Union[str, bytes]]) -> None:
-        """Lay out argc, argv, envp and auxv at the top of memory (Linux ABI)."""
-        strings = [a.encode() if isinstance(a, str) else bytes(a) for a in argv]
-        if any(b"\0" in s for s in strings):
-            raise ConfigError("arguments may not contain NUL bytes")
-        blob = b"".join(s + b"\0" for s in strings)
-        if len(blob) > MAX_ARGS_BYTES:
-            raise ConfigError(f"arguments take {len(blob)} bytes; the limit is {MAX_ARGS_BYTES}")
-        str_base = self.memory_size - len(blob)
-        pointers, at = [], str_base
-        for s in strings:
-            pointers.append(at)
-            at += len(s) + 1
-        words = [len(strings), *pointers, 0, 0, _AT_PAGESZ, PAGE_SIZE, _AT_NULL, 0]
-        sp = (str_base - 8 * len(words)) & ~15
-        if sp < self.program.image_end:
-            raise ConfigError(f"the initial stack ({self.memory_size - sp} bytes of arguments and "
-                              f"pointers) does not fit above the program image in "
-                              f"{self.memory_size} bytes of memory")
-        self.write_memory(str_base, blob)
-        self.write_memory(sp, struct.pack(f"<{len(words)}Q", *words))
-        regs = self.registers
-        regs["sp"] = sp
-        regs["a0"] = len(strings)
-        regs["a1"] = sp + 8
+        lib.rv_os_set_guard(self._m, _process.null_guard(program))
 
     # -- running ------------------------------------------------------------
 
@@ -341,14 +329,18 @@ class Machine:
         leaves the registers as the handler set them; :data:`SUSPEND`
         leaves the call pending and makes ``run()`` return ``"host_call"``.
         ``handler=None`` removes a handler. exit, read, write and brk are
-        served by the core and cannot be overridden.
+        served by the core and cannot be overridden; a handler for any other
+        syscall the core serves (docs/linux-abi.md) takes its place.
         """
         if number in (63, 64, 93, 94, 214):
             raise ConfigError(f"syscall {number} is served by the core and cannot be overridden")
+        if not isinstance(number, int) or not 0 <= number <= _U64:
+            raise ConfigError(f"a syscall number is a non-negative int, got {number!r}")
         if handler is None:
             self._handlers.pop(number, None)
         else:
             self._handlers[number] = handler
+        lib.rv_os_host_syscall(self._m, number, handler is not None)
 
     def run(self, budget: Optional[int] = None) -> RunResult:
         """Run for at most ``budget`` cycles (``None``: until the guest stops).
@@ -472,10 +464,13 @@ class Machine:
             lib.rv_gather_pages(m, data + start, count, buf)
             return ffi.buffer(buf, count * PAGE_SIZE)
 
+        os_size = lib.rv_os_encode(m, ffi.NULL, 0)
+        os_state = ffi.new("uint8_t[]", os_size)
+        lib.rv_os_encode(m, os_state, os_size)
         snap = Snapshot.from_state(rec, (ISA, self.program.name, self.cost_model, host_error),
                                    ffi.buffer(data, 4 * n_data)[:], ffi.buffer(zero, 4 * n_zero)[:],
                                    gather, self.output_since(1, out_from), self.output_since(2, err_from),
-                                   None if parent is not None else self.stdin)
+                                   None if parent is not None else self.stdin, ffi.buffer(os_state)[:])
         lib.rv_clear_page_flags(m, lib.RV_PAGE_DIRTY)
         self._snapshot_id = snap_id.hex()
         self._snapshot_output = (rec.stdout_len, rec.stderr_len)
@@ -484,15 +479,19 @@ class Machine:
     @classmethod
     def restore(cls, program: Union[Program, bytes, str, os.PathLike],
                 snapshot: Union[Snapshot, Sequence[Snapshot]], *,
-                max_cycles: Any = ..., output_limit: Optional[int] = None) -> "Machine":
+                max_cycles: Any = ..., output_limit: Optional[int] = None,
+                files: Any = None) -> "Machine":
         """A fresh machine in the state a snapshot (or a full snapshot and
         its increments, oldest first) recorded, built on ``program``'s image.
 
-        ``max_cycles`` and ``output_limit`` may be changed on the way
-        (``max_cycles=None`` removes the limit); everything else comes from
-        the snapshot. Raises :class:`SnapshotError`, and returns nothing
-        half-restored, when the program's digest, the core version or the
-        configuration does not match or the data is corrupt.
+        ``files`` are the job's declared files (as for ``Machine``): a
+        snapshot names them by digest only, so a job that declared files
+        needs them again here. ``max_cycles`` and ``output_limit`` may be
+        changed on the way (``max_cycles=None`` removes the limit);
+        everything else comes from the snapshot. Raises
+        :class:`SnapshotError`, and returns nothing half-restored, when the
+        program's digest, the core version or the configuration does not
+        match, a declared file is missing, or the data is corrupt.
         """
         program = _load_program(program)
         chain = [snapshot] if isinstance(snapshot, Snapshot) else list(snapshot)
@@ -512,10 +511,11 @@ class Machine:
             if d.texts[0] != ISA:
                 raise SnapshotError(f"snapshot {d.id} is for ISA {d.texts[0]!r}, not {ISA!r}")
         check_chain(decoded)
-        return cls(program, _resume=_Resume(decoded, max_cycles, output_limit))
+        files = _process.normalize_files(files)
+        return cls(program, _resume=_Resume(decoded, max_cycles, output_limit, files))
 
     def _restore_from(self, program: Program, chain: list[DecodedSnapshot], max_cycles: Any,
-                      output_limit: Optional[int]) -> None:
+                      output_limit: Optional[int], files: _process.JobFiles) -> None:
         """Become the machine a checked chain of snapshots recorded."""
         last = chain[-1]
         rec = last.rec
@@ -551,6 +551,20 @@ class Machine:
         for d in chain:
             self._lay_pages(d)
         lib.rv_zero_stale(m)
+        self._restore_process(last, files)
+
+    def _restore_process(self, last: DecodedSnapshot, files: _process.JobFiles) -> None:
+        """Put the last snapshot's OS block into the machine: the declared
+        files' bytes first (snapshots name them by digest), then the state."""
+        m = self._m
+        for digest, data in files.blobs.items():
+            if lib.rv_fs_provide(m, bytes.fromhex(digest), ffi.from_buffer(data), len(data)):
+                raise SnapshotError(f"cannot hold a declared file of {len(data)} bytes")
+        plain = last.os_state()
+        missing = ffi.new("uint8_t[32]")
+        code = lib.rv_os_decode(m, plain, len(plain), missing)
+        if code != lib.RV_OS_OK:
+            raise os_decode_error(code, last.id, ffi.buffer(missing)[:])
 
     def _lay_pages(self, d: DecodedSnapshot) -> None:
         """Copy one snapshot's pages into memory, each page block checked."""
@@ -588,6 +602,17 @@ class Machine:
     def registers(self) -> Registers:
         """The integer registers, readable and writable (see :class:`Registers`)."""
         return Registers(self)
+
+    @property
+    def fp_registers(self) -> tuple[int, ...]:
+        """f0..f31 as raw 64-bit patterns (a single sits NaN-boxed in the low half)."""
+        return tuple(int(v) for v in self._m.f)
+
+    @property
+    def fcsr(self) -> int:
+        """The FP control and status register: ``frm << 5 | fflags`` (flags NV DZ OF UF NX
+        from bit 4 down)."""
+        return int(self._m.frm) << 5 | int(self._m.fflags)
 
     @property
     def pc(self) -> int:
@@ -672,6 +697,24 @@ class Machine:
     def brk(self) -> int:
         """The current program break."""
         return int(self._m.brk)
+
+    def files(self) -> dict[str, bytes]:
+        """The files the guest created (and did not remove), by guest path, in path order."""
+        m = self._m
+        size = lib.rv_fs_export(m, ffi.NULL, 0)
+        if not size:
+            return {}
+        buf = ffi.new("uint8_t[]", size)
+        lib.rv_fs_export(m, buf, size)
+        raw = ffi.buffer(buf, size)[:]
+        out, at = {}, 0
+        while at < size:
+            plen, dlen = struct.unpack_from("<IQ", raw, at)
+            at += 12
+            path = raw[at:at + plen].decode("utf-8", errors="surrogateescape")
+            out[path] = raw[at + plen:at + plen + dlen]
+            at += plen + dlen
+        return out
 
     @property
     def error(self) -> Optional[GuestError]:

@@ -7,20 +7,28 @@ start with ``#`` are skipped) or YAML (a list of objects). Each job has
 manifest's folder), ``max_cycles`` (a count such as ``10M``), ``memory``
 (bytes, or a size such as ``64MiB``), ``cost_model`` (``unit``, ``ckb`` or a
 mapping of cost classes to cycles), ``priority`` (an integer) and ``name``
-(unique in the manifest).
+(unique in the manifest), and the rest of the Linux job spec
+(docs/linux-abi.md): ``files`` (guest path -> host path, relative to the
+manifest's folder), ``env`` (an object, or ``NAME=VALUE`` strings), ``seed``
+(an integer), ``cwd`` (the guest's working directory), ``start_time``
+(seconds since the epoch) and ``file_limit`` (a size).
 
 :func:`load` checks every entry before any job runs: unknown keys, values
 of the wrong type, bad sizes and counts, programs that are missing or not
-valid ELF, settings a machine would refuse, and duplicate names all raise a
+valid ELF, declared files that cannot be read, settings a machine would
+refuse, and duplicate names all raise a
 :class:`~rvdist.errors.ConfigError` that names the manifest line.
 
 A job's id depends only on what decides its result, never on paths: its
 name (or its program's file name), and a digest of the program's content,
-its arguments, its stdin and its settings (priority only orders work, so it
-is left out). The same manifest run from another directory, on another
-machine, or inside ``ray job submit``'s copy of the working directory finds
-the checkpoints of an earlier run; an edited entry gets a new id, so it can
-never pick up a checkpoint of something else.
+its arguments, its stdin, its declared files (guest path and content
+digest) and its other settings (priority only orders work, so it is left
+out; the Linux settings count only where they differ from their defaults,
+so that spelling out a default changes nothing). The same manifest run from
+another directory, on another machine, or inside ``ray job submit``'s copy
+of the working directory finds the checkpoints of an earlier run; an edited
+entry gets a new id, so it can never pick up a checkpoint of something
+else.
 """
 
 from __future__ import annotations
@@ -33,13 +41,18 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rvdist import cost as _cost
+from rvdist import process as _process
 from rvdist.errors import ConfigError, RvError
 from rvdist.machine import DEFAULT_MEMORY_SIZE, Machine
 from rvdist.program import Program
 from rvdist.units import parse_count, parse_size
 
 KEYS = ("program", "args", "stdin", "stdin_file", "max_cycles", "memory", "cost_model",
-        "priority", "name")
+        "priority", "name", "files", "env", "seed", "cwd", "start_time", "file_limit")
+
+#: The Linux job spec's defaults, as a job's identity records them.
+_LINUX_DEFAULTS = {"files": {}, "env": [], "seed": 0, "cwd": "/",
+                   "start_time": _process.DEFAULT_START_TIME, "file_limit": None}
 
 
 @dataclass(frozen=True)
@@ -58,12 +71,14 @@ class Entry:
     priority: int
     #: what the id digests: program digest, args, stdin digest and settings
     spec: dict[str, Any] = field(compare=False)
+    #: the Linux job spec: files (checked, by digest), env, seed, cwd, start_time, file_limit
+    linux: dict[str, Any] = field(compare=False, default_factory=dict)
 
     def submit_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :meth:`rvdist.Executor.submit`."""
         return {"args": list(self.args), "stdin": self.stdin, "max_cycles": self.max_cycles,
                 "memory_size": self.memory, "cost_model": self.cost_model,
-                "priority": self.priority, "name": self.name}
+                "priority": self.priority, "name": self.name, **self.linux}
 
 
 def load(path: Path) -> list[Entry]:
@@ -76,12 +91,13 @@ def load(path: Path) -> list[Entry]:
         raise ConfigError(f"{path}: a manifest is UTF-8 text") from None
     raw = _parse_yaml(path, text) if path.suffix in (".yaml", ".yml") else _parse_jsonl(path, text)
     programs: dict[Path, Program] = {}
+    contents: dict[Path, bytes] = {}        # declared files read so far: one copy each
     entries: list[Entry] = []
     names: dict[str, int] = {}
     seen: dict[str, int] = {}
     for line, obj in raw:
         try:
-            entry = _check(path.parent, line, obj, programs)
+            entry = _check(path.parent, line, obj, programs, contents)
         except (RvError, ValueError, TypeError) as e:
             raise ConfigError(f"{path}:{line}: {e}") from None
         if entry.name is not None:
@@ -128,7 +144,8 @@ def _parse_yaml(path: Path, text: str) -> list[tuple[int, Any]]:
         loader.dispose()
 
 
-def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program]) -> Entry:
+def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program],
+           contents: dict[Path, bytes]) -> Entry:
     if not isinstance(obj, dict):
         raise ConfigError("a job must be an object with a 'program'")
     unknown = sorted(set(obj) - set(KEYS))
@@ -139,8 +156,7 @@ def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program]) -> En
         raise ConfigError("a job must have a 'program'")
     program = _program(base, _text(obj, "program"), programs)
     args = obj.get("args", [])
-    if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) and
-                                             not isinstance(a, bool) for a in args):
+    if not isinstance(args, list) or not all(map(_scalar, args)):
         raise ConfigError(f"'args' must be a list of strings or numbers, got {args!r}")
     args = tuple(str(a) for a in args)
     if "stdin" in obj and "stdin_file" in obj:
@@ -164,17 +180,58 @@ def _check(base: Path, line: int, obj: Any, programs: dict[Path, Program]) -> En
     name = obj.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ConfigError(f"'name' must be a non-empty string, got {name!r}")
+    linux = _linux_spec(base, obj, contents)
     # What a host would refuse, refused now: memory limits, a program that
-    # does not fit, arguments that overflow the stack, bad cost tables.
+    # does not fit, arguments that overflow the stack, bad cost tables, files
+    # and a working directory that do not fit the guest's file system.
     Machine(program, args=args, stdin=stdin, memory_size=memory, cost_model=cost_model,
-            max_cycles=max_cycles)
+            max_cycles=max_cycles, **linux)
     spec = {"program": program.digest, "args": list(args),
             "stdin": hashlib.sha256(stdin).hexdigest(), "max_cycles": max_cycles,
             "memory": memory, "costs": list(_cost.resolve(cost_model)[1])}
+    identity = {**linux, "files": dict(sorted(linux["files"].paths.items())),
+                "cwd": _process.guest_path(linux["cwd"])}
+    spec.update((k, v) for k, v in identity.items() if v != _LINUX_DEFAULTS[k])
     digest = hashlib.sha256(json.dumps({"name": name, **spec}, sort_keys=True).encode())
     label = _slug(name if name is not None else Path(program.name).stem)
     return Entry(line, f"{label}-{digest.hexdigest()[:16]}", name, program, args, stdin,
-                 max_cycles, memory, cost_model, priority, spec)
+                 max_cycles, memory, cost_model, priority, spec, linux)
+
+
+def _linux_spec(base: Path, obj: dict[str, Any], contents: dict[Path, bytes]) -> dict[str, Any]:
+    """The Linux job spec of an entry, checked: keyword arguments for Machine
+    and Executor.submit, with the declared files read (host paths relative to
+    ``base``; ``contents`` holds those read already) and known by digest."""
+    cwd = _text(obj, "cwd") if "cwd" in obj else "/"
+    files = obj.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(g, str) and isinstance(h, str)
+                                              for g, h in files.items()):
+        raise ConfigError(f"'files' must map guest paths to host paths, got {files!r}")
+    declared = {}
+    for guest, host in files.items():
+        path = base / host
+        if path not in contents:
+            try:
+                contents[path] = path.read_bytes()
+            except OSError as e:
+                raise ConfigError(f"cannot read {path} for guest file {guest}: {e.strerror or e}") from None
+        declared[guest] = contents[path]
+    env = obj.get("env", [])
+    if isinstance(env, dict) and all(isinstance(k, str) and _scalar(v) for k, v in env.items()):
+        env = [f"{k}={v}" for k, v in env.items()]
+    elif not isinstance(env, list) or not all(isinstance(e, str) for e in env):
+        raise ConfigError(f"'env' must be an object of names to values or a list of NAME=VALUE "
+                          f"strings, got {env!r}")
+    seed = obj.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"'seed' must be an integer, got {seed!r}")
+    start_time = obj.get("start_time", _process.DEFAULT_START_TIME)
+    if not isinstance(start_time, (int, float)) or isinstance(start_time, bool):
+        raise ConfigError(f"'start_time' must be seconds since the epoch, got {start_time!r}")
+    if isinstance(start_time, float) and start_time.is_integer():
+        start_time = int(start_time)
+    return {"files": _process.normalize_files(declared, cwd), "env": env, "seed": seed,
+            "cwd": cwd, "start_time": start_time, "file_limit": _number(obj, "file_limit", parse_size)}
 
 
 def _program(base: Path, relpath: str, programs: dict[Path, Program]) -> Program:
@@ -189,6 +246,11 @@ def _program(base: Path, relpath: str, programs: dict[Path, Program]) -> Program
         except RvError as e:
             raise ConfigError(f"program {path}: {e}") from None
     return prog
+
+
+def _scalar(value: Any) -> bool:
+    """A string or a number: what an argument or environment value may be written as."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def _text(obj: dict[str, Any], key: str) -> str:

@@ -1,11 +1,15 @@
 """Loading RISC-V ELF executables into :class:`Program` objects.
 
 A :class:`Program` is the validated description of what a guest image puts
-where: its entry point and its ``PT_LOAD`` segments with their
-permissions. Validation is strict on purpose: everything that rvdist cannot
-honour exactly (W+X pages, overlapping segments, pages shared by segments
-with different permissions, ...) is rejected here with a
-:class:`~rvdist.errors.ProgramError`, so the core never has to guess.
+where: its entry point, its ``PT_LOAD`` segments with their permissions,
+and where its program headers are (for the auxiliary vector). Static
+executables (``ET_EXEC``) load at their own addresses; static-PIE ones
+(``ET_DYN`` without ``PT_INTERP``) at :data:`STATIC_PIE_BASE`. A program
+that needs a dynamic loader (``PT_INTERP``) is refused. Validation is
+strict on purpose: everything that rvdist cannot honour exactly (W+X pages,
+overlapping segments, pages shared by segments with different permissions,
+...) is rejected here with a :class:`~rvdist.errors.ProgramError`, so the
+core never has to guess.
 
 The ELF header and program headers are parsed with pyelftools; every size and
 offset is checked against the file before any bytes are sliced out of it, so
@@ -28,7 +32,7 @@ from elftools.elf.elffile import ELFFile
 
 from rvdist.errors import ProgramError
 
-__all__ = ["PAGE_SIZE", "Segment", "Program"]
+__all__ = ["PAGE_SIZE", "STATIC_PIE_BASE", "Segment", "Program"]
 
 #: Granularity of memory permissions in rvdist (W^X is enforced per page).
 PAGE_SIZE = 4096
@@ -42,6 +46,11 @@ _EHDR64_SIZE = 64
 _PHDR64_SIZE = 56
 _EM_RISCV = 243
 _PF_X, _PF_W, _PF_R = 1, 2, 4
+
+#: Where a static-PIE program (ET_DYN without PT_INTERP) is loaded: its
+#: address 0 goes here. Fixed, so that every run of it is the same; the
+#: same address static ET_EXEC programs start at by default.
+STATIC_PIE_BASE = 0x10000
 
 
 @dataclass(frozen=True)
@@ -84,24 +93,45 @@ def _fail(message: str, offset: int | None = None) -> NoReturn:
     raise ProgramError(message, offset=offset)
 
 
+@dataclass(frozen=True)
+class Headers:
+    """Where a loaded program's headers are, for the auxiliary vector.
+
+    ``base`` is the load bias (0 for ``ET_EXEC``, :data:`STATIC_PIE_BASE`
+    for static PIE); ``phdr`` the guest address of the program header table
+    when a segment loads it (else None: the process start copies ``table``
+    onto the stack); ``phent`` and ``phnum`` its entry size and count.
+    """
+
+    base: int
+    phdr: int | None
+    phent: int
+    phnum: int
+    table: bytes
+
+
 class Program:
-    """A validated RISC-V ELF64 executable (``ET_EXEC``, little-endian).
+    """A validated static RISC-V ELF64 executable (little-endian): ``ET_EXEC``,
+    or static PIE (``ET_DYN`` without ``PT_INTERP``).
 
     ``Program(data)`` parses and validates ``data`` and raises
     :class:`ProgramError` for anything that is not a loadable rvdist program;
-    no other exception escapes for any ``bytes`` input.
+    no other exception escapes for any ``bytes`` input. ``entry`` and the
+    segments' addresses are where they load (static PIE: moved by
+    :data:`STATIC_PIE_BASE`).
     """
 
     data: bytes
     name: str | None
     entry: int
     segments: tuple[Segment, ...]
+    headers: Headers
     digest: str
 
     def __init__(self, data: bytes, *, name: str | None = None) -> None:
         self.data = bytes(data)
         self.name = name
-        self.entry, self.segments = _parse(self.data)
+        self.entry, self.segments, self.headers = _parse(self.data)
         self.digest = hashlib.sha256(self.data).hexdigest()
 
     @classmethod
@@ -142,22 +172,30 @@ class Program:
         )
 
 
-def _parse(data: bytes) -> tuple[int, tuple[Segment, ...]]:
-    """Validate ``data`` as an rvdist program and return its entry and sorted segments."""
+def _parse(data: bytes) -> tuple[int, tuple[Segment, ...], Headers]:
+    """Validate ``data`` as an rvdist program: its entry, sorted segments and headers."""
     _check_ident(data)
     with _malformed_as_program_error():
         elf = ELFFile(io.BytesIO(data))
         header = elf.header
     if header["e_machine"] != "EM_RISCV":
         _fail(f"e_machine is {header['e_machine']}, not EM_RISCV ({_EM_RISCV})", 18)
-    if header["e_type"] != "ET_EXEC":
-        _fail(f"e_type is {header['e_type']}, not ET_EXEC (only static executables load)", 16)
+    if header["e_type"] not in ("ET_EXEC", "ET_DYN"):
+        _fail(f"e_type is {header['e_type']}, not ET_EXEC or ET_DYN (only static executables "
+              f"and static PIE load)", 16)
     with _malformed_as_program_error():
         phdrs = _read_program_headers(elf, data)
+    for phdr in phdrs:
+        if phdr["p_type"] == "PT_INTERP":
+            start, end = phdr["p_offset"], phdr["p_offset"] + phdr["p_filesz"]
+            interp = data[start:end].split(b"\0")[0].decode(errors="replace") if end <= len(data) else "?"
+            _fail(f"dynamically linked program (PT_INTERP {interp!r}): rvdist runs static programs "
+                  f"only; link with -static or -static-pie")
+    base = STATIC_PIE_BASE if header["e_type"] == "ET_DYN" else 0
 
     # Empty PT_LOADs map nothing, so they cannot break any rule below.
     loads = {
-        index: _make_segment(index, phdr, data, header["e_phoff"] + index * header["e_phentsize"])
+        index: _make_segment(index, phdr, data, header["e_phoff"] + index * header["e_phentsize"], base)
         for index, phdr in enumerate(phdrs)
         if phdr["p_type"] == "PT_LOAD" and phdr["p_memsz"] > 0
     }
@@ -166,10 +204,30 @@ def _parse(data: bytes) -> tuple[int, tuple[Segment, ...]]:
     ordered = sorted(loads.items(), key=lambda item: item[1].vaddr)
     _check_layout(ordered)
 
-    entry = header["e_entry"]
+    entry = header["e_entry"] + base
     if not any(seg.executable and seg.vaddr <= entry < seg.end for seg in loads.values()):
         _fail(f"entry point {entry:#x} is not inside an executable segment", 24)
-    return entry, tuple(seg for _, seg in ordered)
+    return entry, tuple(seg for _, seg in ordered), _headers(header, phdrs, data, base)
+
+
+def _headers(header: Any, phdrs: list[Any], data: bytes, base: int) -> Headers:
+    """Where the program header table is once loaded: PT_PHDR says, or the
+    PT_LOAD whose file bytes hold it."""
+    phoff, phent, phnum = header["e_phoff"], header["e_phentsize"], len(phdrs)
+    size = phent * phnum
+    at = None
+    for phdr in phdrs:
+        if phdr["p_type"] == "PT_PHDR":
+            at = phdr["p_vaddr"] + base
+            break
+    else:
+        for phdr in phdrs:
+            if phdr["p_type"] == "PT_LOAD" and phdr["p_offset"] <= phoff and \
+                    phoff + size <= phdr["p_offset"] + phdr["p_filesz"]:
+                at = phdr["p_vaddr"] + base + phoff - phdr["p_offset"]
+                break
+    return Headers(base=base, phdr=at, phent=phent or _PHDR64_SIZE, phnum=phnum,
+                   table=data[phoff:phoff + size])
 
 
 @contextmanager
@@ -224,9 +282,10 @@ def _read_program_headers(elf: ELFFile, data: bytes) -> list[Any]:
     return [struct_parse(phdr, stream, stream_pos=phoff + i * phentsize) for i in range(count)]
 
 
-def _make_segment(index: int, phdr: Any, data: bytes, ph_offset: int) -> Segment:
-    """Validate one ``PT_LOAD`` program header and build its :class:`Segment`."""
-    vaddr, memsz = phdr["p_vaddr"], phdr["p_memsz"]
+def _make_segment(index: int, phdr: Any, data: bytes, ph_offset: int, base: int = 0) -> Segment:
+    """Validate one ``PT_LOAD`` program header and build its :class:`Segment`
+    (``base`` added to its address)."""
+    vaddr, memsz = phdr["p_vaddr"] + base, phdr["p_memsz"]
     offset, filesz, flags = phdr["p_offset"], phdr["p_filesz"], phdr["p_flags"]
     where = f"segment {index} (vaddr {vaddr:#x})"
     if filesz > memsz:

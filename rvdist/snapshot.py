@@ -1,9 +1,11 @@
 """The snapshot codec: encoded bytes to an immutable :class:`Snapshot` and back.
 
 A snapshot is a machine's whole state between two slices, relative to the
-program image: registers, pc, cycles, the LR/SC reservation, the I/O state,
-and only the pages written since the image was loaded (a full snapshot) or
-since the previous snapshot (an incremental one). Taking one and restoring
+program image: registers (integer and FP), pc, cycles, the LR/SC
+reservation, the I/O state, the Linux process (the OS block: clocks, random
+stream, mappings, files), and only the pages written since the image was
+loaded (a full snapshot) or since the previous snapshot (an incremental
+one). Taking one and restoring
 one are :class:`rvdist.Machine` methods; this module only knows the format
 (docs/snapshot-format.md). In short::
 
@@ -11,6 +13,7 @@ one are :class:`rvdist.Machine` methods; this module only knows the format
     | texts (ISA, program name, cost model, host error) | page block table
     | u32[] data-page indices | u32[] zero-page indices
     | lz4 block of stdout part + stderr part + stdin
+    | lz4 block of the OS state (the Linux process and its files)
     | lz4 blocks of page data, up to 64 pages each
     | u32 crc32 of everything above except the page blocks
 
@@ -51,6 +54,8 @@ CHUNK_PAGES = lib.RV_SNAP_MAX_BLOCK_PAGES
 DEFAULT_MAX_SNAPSHOT = 8 << 30
 #: Largest stdout + stderr + stdin one snapshot may carry once decompressed.
 MAX_IO_BYTES = lib.RV_SNAP_MAX_IO
+#: Largest OS block (the process and its files) once decompressed.
+MAX_OS_BYTES = lib.RV_SNAP_MAX_OS
 #: Longest text (program name, cost model, host error) a snapshot holds.
 MAX_TEXT = lib.RV_SNAP_MAX_TEXT
 #: Whether the core has CRC hardware to use; if not, zlib is faster than its
@@ -92,21 +97,24 @@ class _Encoded(NamedTuple):
 class Snapshot:
     """One snapshot: its header and its still-compressed page blocks. Immutable.
 
-    ``Snapshot(header, data_pages, zero_pages, io_block, chunks)`` builds one
-    from a header dict (docs/snapshot-format.md) and the sections:
-    ``data_pages`` and ``zero_pages`` are the page indices (packed u32,
-    ascending), ``io_block`` holds the stdout and stderr written since the
-    parent (all of it for a full snapshot) and, for a full snapshot, the
+    ``Snapshot(header, data_pages, zero_pages, io_block, chunks, os_block)``
+    builds one from a header dict (docs/snapshot-format.md) and the
+    sections: ``data_pages`` and ``zero_pages`` are the page indices (packed
+    u32, ascending), ``io_block`` holds the stdout and stderr written since
+    the parent (all of it for a full snapshot) and, for a full snapshot, the
     whole stdin, lz4-compressed; ``chunks`` are the page blocks, lz4 or
-    stored raw, ``len(data_pages) // 4`` pages in all. Raises
+    stored raw, ``len(data_pages) // 4`` pages in all; ``os_block`` is the
+    Linux process's state (always whole, in an incremental snapshot too),
+    lz4-compressed. Raises
     :class:`SnapshotError` if the format cannot hold the header. Snapshots
     usually come from :meth:`rvdist.Machine.snapshot` or :meth:`from_bytes`.
     """
 
-    __slots__ = ("_head", "_data_pages", "_zero_pages", "_io_block", "_chunks", "_data", "_decoded")
+    __slots__ = ("_head", "_data_pages", "_zero_pages", "_io_block", "_chunks", "_os_block", "_data",
+                 "_decoded")
 
     def __init__(self, header: Union[Mapping[str, Any], _Encoded], data_pages: bytes, zero_pages: bytes,
-                 io_block: bytes, chunks: Optional[Sequence[Any]] = ()) -> None:
+                 io_block: bytes, chunks: Optional[Sequence[Any]], os_block: bytes) -> None:
         # Every public attribute is a property without a setter, and __slots__
         # leaves no room for others: nothing outside this class changes a snapshot.
         if isinstance(header, _Encoded):
@@ -116,6 +124,7 @@ class Snapshot:
         self._data_pages = bytes(data_pages)
         self._zero_pages = bytes(zero_pages)
         self._io_block = bytes(io_block)
+        self._os_block = bytes(os_block)
         # None: the blocks are one span of the decoded bytes, cut into views when asked for.
         self._chunks = None if chunks is None else tuple(map(_frozen, chunks))
 
@@ -125,7 +134,7 @@ class Snapshot:
         if self._data is not None:
             return Snapshot.from_bytes, (self._data,)
         return _rebuild, (self._head, self._data_pages, self._zero_pages, self._io_block,
-                          [bytes(c) for c in self.chunks])
+                          [bytes(c) for c in self.chunks], self._os_block)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Snapshot):
@@ -163,6 +172,11 @@ class Snapshot:
         return self._io_block
 
     @property
+    def os_block(self) -> bytes:
+        """The lz4 block of the Linux process's state (``rv_os_encode``)."""
+        return self._os_block
+
+    @property
     def chunks(self) -> tuple[Any, ...]:
         """The page blocks, lz4-compressed or stored raw, in table order (bytes-like)."""
         if self._chunks is None:
@@ -172,7 +186,8 @@ class Snapshot:
     def with_header(self, header: Mapping[str, Any]) -> "Snapshot":
         """A new snapshot with ``header`` and this one's sections (SnapshotError
         if the format cannot hold the header)."""
-        return Snapshot(header, self._data_pages, self._zero_pages, self._io_block, self.chunks)
+        return Snapshot(header, self._data_pages, self._zero_pages, self._io_block, self.chunks,
+                        self._os_block)
 
     @property
     def id(self) -> str:
@@ -244,7 +259,7 @@ class Snapshot:
     # -- encoding and decoding ----------------------------------------------------
 
     def _parts(self) -> list[bytes]:
-        return [_PREFIX, self._head, self._data_pages, self._zero_pages, self._io_block]
+        return [_PREFIX, self._head, self._data_pages, self._zero_pages, self._io_block, self._os_block]
 
     def to_bytes(self) -> bytes:
         """Encode the snapshot (see docs/snapshot-format.md)."""
@@ -277,21 +292,23 @@ class Snapshot:
         rec = ffi.addressof(lay, "rec")
         head = data[len(_PREFIX):lay.data_pages]
         data_pages, zero_pages = data[lay.data_pages:lay.zero_pages], data[lay.zero_pages:lay.io]
-        io_block = data[lay.io:lay.blocks]
+        io_block, os_block = data[lay.io:lay.os], data[lay.os:lay.blocks]
         decoded = DecodedSnapshot(lay, rec, _texts(data, lay.texts, rec), head, data_pages, zero_pages,
-                                  io_block, view[lay.table:lay.data_pages].cast("I"),
+                                  io_block, os_block, view[lay.table:lay.data_pages].cast("I"),
                                   view[lay.blocks:lay.crc])
-        return cls(_Encoded(head, data, decoded), data_pages, zero_pages, io_block, None)
+        return cls(_Encoded(head, data, decoded), data_pages, zero_pages, io_block, None, os_block)
 
     @classmethod
     def from_state(cls, rec: Any, texts: Sequence[Optional[str]], data_pages: bytes, zero_pages: bytes,
-                   gather: Gather, stdout: bytes, stderr: bytes, stdin: Optional[bytes]) -> "Snapshot":
+                   gather: Gather, stdout: bytes, stderr: bytes, stdin: Optional[bytes],
+                   os_state: bytes) -> "Snapshot":
         """Encode a snapshot from its parts: ``rec`` an ``rv_snap_record *`` with
         the state filled in (``rv_snap_get_state``, ids, digest, output lengths),
         the four texts (ISA, program name, cost model, host error or None), the
-        packed u32 page lists, ``gather`` for the data pages' contents, and the
-        I/O (``stdin`` None for an incremental snapshot). Sets ``rec``'s counts,
-        sizes and text flags."""
+        packed u32 page lists, ``gather`` for the data pages' contents, the
+        I/O (``stdin`` None for an incremental snapshot) and the OS block
+        uncompressed (``rv_os_encode``). Sets ``rec``'s counts, sizes and text
+        flags."""
         n_data = len(data_pages) // 4
         chunks, table = [], []
         for start in range(0, n_data, CHUNK_PAGES):
@@ -309,11 +326,13 @@ class Snapshot:
         rec.n_data, rec.n_zero, rec.n_blocks = n_data, len(zero_pages) // 4, len(chunks)
         rec.stdout_part, rec.stderr_part = len(stdout), len(stderr)
         rec.stdin_len, rec.io_block = len(stdin or b""), len(io_block)
+        os_block = lz4.block.compress(os_state, store_size=False)
+        rec.os_len, rec.os_block = len(os_state), len(os_block)
         encoded = [None if t is None else t.encode()[:MAX_TEXT] for t in texts]
         rec.flags = (rec.flags & ~(_HAS_NAME | _HAS_HOST_ERROR)) | \
             (_HAS_NAME if encoded[1] is not None else 0) | (_HAS_HOST_ERROR if encoded[3] is not None else 0)
         head = _head(rec, encoded, struct.pack(f"<{len(table)}I", *table))
-        return cls(_Encoded(head), data_pages, zero_pages, io_block, chunks)
+        return cls(_Encoded(head), data_pages, zero_pages, io_block, chunks, os_block)
 
     def decoded(self) -> "DecodedSnapshot":
         """The snapshot as the core checked it: what from_bytes checked, or,
@@ -380,7 +399,7 @@ class Snapshot:
         return Snapshot.from_state(rec, last.texts, struct.pack(f"<{len(data)}I", *data),
                                    struct.pack(f"<{len(zero)}I", *zero),
                                    lambda start, count: b"".join(pages[p] for p in data[start:start + count]),
-                                   stdout, stderr, stdin)
+                                   stdout, stderr, stdin, last.os_state())
 
 
 def _frozen(chunk: Any) -> Any:
@@ -391,9 +410,9 @@ def _frozen(chunk: Any) -> Any:
 
 
 def _rebuild(head: bytes, data_pages: bytes, zero_pages: bytes, io_block: bytes,
-             chunks: list[bytes]) -> Snapshot:
+             chunks: list[bytes], os_block: bytes) -> Snapshot:
     """Unpickle a snapshot that was built from parts."""
-    return Snapshot(_Encoded(head), data_pages, zero_pages, io_block, chunks)
+    return Snapshot(_Encoded(head), data_pages, zero_pages, io_block, chunks, os_block)
 
 
 class DecodedSnapshot(NamedTuple):
@@ -408,6 +427,7 @@ class DecodedSnapshot(NamedTuple):
     data_pages: bytes
     zero_pages: bytes
     io_block: bytes
+    os_block: bytes
     table: memoryview       # the block table: 4 u32 per block (pages, bytes, crc32, raw)
     blocks: memoryview      # the page blocks, back to back
 
@@ -428,6 +448,17 @@ class DecodedSnapshot(NamedTuple):
         """(stdout part, stderr part, stdin or None), checked."""
         rec = self.rec
         return _open_io(self.io_block, rec.stdout_part, rec.stderr_part, rec.stdin_len, self.incremental)
+
+    def os_state(self) -> bytes:
+        """The OS block decompressed (for ``rv_os_decode``, which checks its contents)."""
+        n = self.rec.os_len
+        try:
+            plain = lz4.block.decompress(self.os_block, uncompressed_size=n)
+        except lz4.block.LZ4BlockError as e:
+            raise SnapshotError(f"corrupt OS block in snapshot {self.id}: {e}") from None
+        if len(plain) != n:
+            raise SnapshotError(f"corrupt OS block in snapshot {self.id}: wrong decompressed size")
+        return plain
 
     def open_blocks(self, skip_raw: bool = False) -> Iterator[tuple[int, int, Any]]:
         """Yield (first data page, pages, checked contents) for each page block
@@ -528,7 +559,8 @@ def _header_from(head: bytes) -> dict[str, Any]:
             "max_cycles": rec.max_cycles if rec.flags & _HAS_MAX_CYCLES else None,
         },
         "state": {
-            "pc": rec.pc, "x": list(rec.x), "cycles": rec.cycles, "reservation": rec.reservation,
+            "pc": rec.pc, "x": list(rec.x), "f": list(rec.f), "fcsr": rec.fcsr,
+            "cycles": rec.cycles, "reservation": rec.reservation,
             "status": _STATUS_NAMES.get(rec.status, rec.status), "exit_code": rec.exit_code,
             "error": list(rec.error), "stdin_pos": rec.stdin_pos, "brk": list(rec.brk),
             "host_error": texts[3],
@@ -536,6 +568,7 @@ def _header_from(head: bytes) -> dict[str, Any]:
         "io": {"stdout_len": rec.stdout_len, "stderr_len": rec.stderr_len,
                "stdout_part": rec.stdout_part, "stderr_part": rec.stderr_part,
                "stdin_len": rec.stdin_len, "io_block": rec.io_block},
+        "os": {"len": rec.os_len, "block": rec.os_block},
         "pages": {"data": rec.n_data, "zero": rec.n_zero,
                   "chunks": [table[i:i + 4] for i in range(0, len(table), 4)]},
     }
@@ -554,7 +587,7 @@ def _pack_header(h: Any) -> bytes:
 
 
 def _pack_fields(h: Mapping[str, Any]) -> bytes:
-    prog, cfg, st, io, pages = (_obj(h, k) for k in ("program", "config", "state", "io", "pages"))
+    prog, cfg, st, io, pages, osb = (_obj(h, k) for k in ("program", "config", "state", "io", "pages", "os"))
     rec = ffi.new("rv_snap_record *")
     flags = 0
     ffi.memmove(rec.id, _hex(h["id"], 16, "id"), 16)
@@ -572,11 +605,13 @@ def _pack_fields(h: Mapping[str, Any]) -> bytes:
     rec.core_version = _int(h["core_version"], "core_version")
     for k in ("memory_size", "output_limit"):
         setattr(rec, k, _int(cfg[k], k))
-    for k in ("pc", "cycles", "reservation", "stdin_pos"):
+    for k in ("pc", "fcsr", "cycles", "reservation", "stdin_pos"):
         setattr(rec, k, _int(st[k], k))
     for k in ("stdout_len", "stderr_len", "stdout_part", "stderr_part", "stdin_len", "io_block"):
         setattr(rec, k, _int(io[k], k))
-    for k, src, n in (("costs", cfg, lib.RV_NCLASSES), ("x", st, 32), ("error", st, 6), ("brk", st, 3)):
+    rec.os_len, rec.os_block = _int(osb["len"], "os.len"), _int(osb["block"], "os.block")
+    for k, src, n in (("costs", cfg, lib.RV_NCLASSES), ("x", st, 32), ("f", st, 32),
+                      ("error", st, 6), ("brk", st, 3)):
         v = src[k]
         if type(v) is not list or len(v) != n:
             raise ValueError(f"{k} must be a list of {n} integers")

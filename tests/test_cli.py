@@ -53,7 +53,7 @@ def test_help() -> None:
     assert run.returncode == 0
     for option in (b"--json", b"--max-cycles", b"--slice-cycles", b"--memory", b"--stdin",
                    b"--cost-model", b"--output-limit", b"124", b"125", b"69", b"--connect-timeout",
-                   b"--verbose"):
+                   b"--verbose", b"--file", b"--out-dir", b"--env", b"--seed", b"--cwd"):
         assert option in run.stdout, f"{option!r} missing from `rvdist run --help`"
     text = b" ".join(run.stdout.split())
     assert b"Prefer --local for short programs" in text, "say when --local is the better choice"
@@ -264,7 +264,7 @@ def test_demo_runs_end_to_end_on_an_embedded_ray() -> None:
     assert report["ok"] is True
     assert all(j["ok"] for j in report["jobs"])
     ray_part = report["ray"]
-    assert ray_part["ok"] and ray_part["jobs"] == 10 and ray_part["migrations"] >= 1
+    assert ray_part["ok"] and ray_part["jobs"] == 12 and ray_part["migrations"] >= 1
     assert ray_part["slices"] > ray_part["jobs"], "long jobs ran in several slices"
 
 
@@ -276,9 +276,12 @@ def test_the_demo_programs_are_the_test_guests() -> None:
     bundled = Path(rvdist.__file__).parent / "programs"
     assert sorted(p.name for p in bundled.glob("*.elf")) == sorted({j.program for j in JOBS})
     for job in JOBS:
-        assert (bundled / job.program).is_symlink(), f"{job.program} is a copy, not a link"
-        assert (bundled / job.program).resolve() == (GUESTS / "c" / job.program).resolve()
-        assert _program(job.program).data == (GUESTS / "c" / job.program).read_bytes()
+        link = bundled / job.program
+        assert link.is_symlink(), f"{job.program} is a copy, not a link"
+        # stats.elf is a stock glibc program (tests/guests/linux/); the others are in c/.
+        source = link.resolve()
+        assert source.name == job.program and source.parent in (GUESTS / "c", GUESTS / "linux"), source
+        assert _program(job.program).data == source.read_bytes()
 
 
 def test_batch_runs_a_manifest_end_to_end(tmp_path: Path) -> None:
@@ -353,3 +356,76 @@ def test_suspend_resume_and_snapshot_info_share_the_status_vocabulary(tmp_path: 
         proc = rvdist_cli(*cmd)
         bad = json_result(proc)
         assert (proc.returncode, bad["status"], bad["error"]["kind"]) == (2, "failed", "snapshot"), cmd
+
+
+# --- the Linux job spec: files, env, seed, cwd, out-dir --------------------------------
+
+LINUX = GUESTS / "linux"
+DATA_FILES = ("--file", f"data/words.txt={LINUX / 'data/words.txt'}",
+              "--file", f"/data/numbers.bin={LINUX / 'data/numbers.bin'}")
+
+
+def test_run_declares_files_and_writes_what_the_guest_created(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = rvdist_cli("run", "--memory", "64MiB", *DATA_FILES, "--out-dir", str(out),
+                      str(LINUX / "files.elf"))
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert b"words.txt: 120 lines" in proc.stdout
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == \
+        ["out/log.txt", "out/report.txt"]
+    assert (out / "out/log.txt").read_bytes() == b"first\nsecond\n"
+    obj = json_result(rvdist_cli("run", "--json", "--memory", "64MiB", *DATA_FILES, str(LINUX / "files.elf")))
+    assert obj["files"] == ["/out/log.txt", "/out/report.txt"]
+
+
+def test_run_passes_env_seed_and_cwd(tmp_path: Path) -> None:
+    proc = rvdist_cli("run", "--env", "WHO=the cli", "--env", "X=1", str(LINUX / "hello.elf"))
+    assert proc.returncode == 41 and b"WHO=the cli\n" in proc.stdout      # exits argc + 40
+    probe = [str(LINUX / "probe.elf"), "words.txt"]
+    proc = rvdist_cli("run", "--cwd", "/d", "--file", f"/d/words.txt={LINUX / 'data/words.txt'}", *probe)
+    assert b"words.txt: opened" in proc.stdout
+    seeds = [rvdist_cli("run", "--json", "--seed", s, str(LINUX / "random.elf")) for s in ("1", "1", "2")]
+    assert json_result(seeds[0])["stdout"] == json_result(seeds[1])["stdout"]
+    bad = rvdist_cli("run", "--file", "nohostpath", HELLO)
+    assert bad.returncode == 2 and b"GUEST_PATH=HOST_PATH" in bad.stderr
+    missing = rvdist_cli("run", "--file", "/x=/no/such/file", HELLO)
+    assert missing.returncode == 2 and b"cannot read" in missing.stderr
+
+
+def test_resume_gets_the_files_again(tmp_path: Path) -> None:
+    snap, out = tmp_path / "files.snap", tmp_path / "out"
+    proc = rvdist_cli("run", "--memory", "64MiB", *DATA_FILES, "--max-cycles", "60000",
+                      "--suspend-to", str(snap), str(LINUX / "files.elf"))
+    assert proc.returncode == 75, proc.stderr
+    proc = rvdist_cli("resume", str(snap), str(LINUX / "files.elf"))
+    no_traceback(proc)
+    assert proc.returncode == 2 and b"needs a declared file" in proc.stderr
+    proc = rvdist_cli("resume", str(snap), str(LINUX / "files.elf"), *DATA_FILES, "--out-dir", str(out))
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "out/report.txt").is_file() and b"in out, log.txt readable: yes" in proc.stdout
+
+
+def test_run_and_batch_on_ray_carry_files(cluster, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = rvdist_cli("run", "--address", cluster.address, "--memory", "64MiB", "--slice-cycles", "20k",
+                      *DATA_FILES, "--out-dir", str(out), str(LINUX / "files.elf"), local=False)
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "out/log.txt").read_bytes() == b"first\nsecond\n"
+    manifest = tmp_path / "jobs.yaml"
+    manifest.write_text(
+        f"- {{program: {LINUX / 'stats.elf'}, args: [in.txt, /res/r.txt], name: stats, memory: 16MiB,\n"
+        f"   files: {{in.txt: {LINUX / 'data/samples.txt'}}}, cwd: work}}\n"  # relative: from /
+        f"- {{program: {LINUX / 'hello.elf'}, name: hi, env: {{WHO: batch}}, seed: 7}}\n")
+    results = tmp_path / "results.jsonl"
+    proc = rvdist_cli("batch", str(manifest), "--address", cluster.address, "--out", str(results),
+                      "--out-dir", str(tmp_path / "files"), "--quiet")
+    no_traceback(proc)
+    by_name = {r["name"]: r for r in map(json.loads, results.read_text().splitlines())}
+    assert by_name["stats"]["status"] == "done" and by_name["stats"]["exit_code"] == 0
+    assert b"WHO=batch" in by_name["hi"]["stdout"].encode()
+    assert (tmp_path / "files/stats/res/r.txt").read_bytes() == \
+        base64.b64decode(by_name["stats"]["files"]["/res/r.txt"])
+    assert proc.returncode == 1     # hello exits 43: a job that exits non-zero fails the batch

@@ -91,6 +91,7 @@ KNOWN = [
     Case("rewrite_pages", "c/rewrite_pages.elf"),
     Case("brkgrow", "c/brkgrow.elf", memory_size=4 * MiB),
     Case("primes", "c/primes.elf", ("3000",), memory_size=2 * MiB),  # 1 MB of bss
+    Case("nbody", "c/nbody.elf", ("300",)),
     Case("store_text", "faults/store_text.elf"),
     Case("write_forever", "faults/write_forever.elf",
          extra=(("output_limit", 310),)),

@@ -183,7 +183,7 @@ def test_harness_catches_a_wrong_result(monkeypatch: pytest.MonkeyPatch) -> None
 def test_unsupported_syscall_is_an_error_result() -> None:
     """Machine.run() once returned RunResult(state='host_call', error=None) for an
     ecall whose a7 has no handler, while the machine itself was in state 'error'."""
-    code = diffgen.code_bytes([diffgen.i_op("addi", diffgen.A7, 0, 222), diffgen.ECALL])
+    code = diffgen.code_bytes([diffgen.i_op("addi", diffgen.A7, 0, 198), diffgen.ECALL])   # socket
     m = rvdist.Machine(make_elf([Seg(0x10000, code, flags=PF_R | PF_X)], 0x10000))
     r = m.run()
     assert r.state == "error", r
@@ -210,3 +210,35 @@ def test_many_random_sequences() -> None:
     for k in range(5):
         problems = diffgen.bitmanip_batch(seed=seed + k, per_op=200)
         assert not problems, "\n".join(problems[:40])
+
+
+# ---- F and D against qemu-riscv64 (see fpdiff) ------------------------------
+
+import fpdiff  # noqa: E402
+
+FP_DEFAULT_CASES = 1500
+
+needs_qemu = pytest.mark.skipif(not fpdiff.available(), reason="qemu-riscv64 not installed")
+
+
+@needs_qemu
+def test_fp_sequences_match_qemu() -> None:
+    n, failures = fpdiff.run_many(FP_DEFAULT_CASES, seed=1, stop_after=2)
+    _check(n, failures, "FP sequences")
+
+
+@needs_qemu
+def test_fp_sequences_match_qemu_in_slices() -> None:
+    """The same comparison with the program run in short slices (flags are
+    folded from the host FPU at every slice end)."""
+    n, failures = fpdiff.run_many(300, seed=2, stop_after=2, budgets=[1, 7, 2, 1000, 3])
+    _check(n, failures, "FP sequences in slices")
+
+
+@needs_qemu
+@pytest.mark.slow
+def test_fp_sequences_match_qemu_many() -> None:
+    cases = int(os.environ.get("RVDIST_DIFF_CASES", "50000"))
+    seed = int(os.environ.get("RVDIST_DIFF_SEED", "1000"))
+    n, failures = fpdiff.run_many(cases, seed=seed, stop_after=3)
+    _check(n, failures, f"FP sequences (seed {seed})")

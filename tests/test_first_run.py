@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from rvdist.demo import JOBS
 from support.guests import GUESTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,9 +115,14 @@ def test_readme_first_command_in_a_fresh_clone(tmp_path):
                                 "import rvdist.cluster.agent as a, sys; sys.stdout.write(a.__file__)"],
                                cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert "site-packages" in installed.stdout, "the install was not a regular (non-editable) one"
+    # Every demo program ships as a file (the tree holds links), stats.elf (glibc) too.
+    shipped = Path(installed.stdout).parent.parent / "programs"   # (rvdist/cluster/agent.py)
+    assert sorted(p.name for p in shipped.iterdir() if p.is_file() and not p.is_symlink()) == \
+        sorted({job.program for job in JOBS}), list(shipped.iterdir())
+    n = len(JOBS)
     lines = out.splitlines()
-    assert lines[-1].startswith("ray: 10 jobs") and lines[-1].endswith("every result matched"), out
-    assert sum(ln.startswith("ok   ray ") for ln in lines) == 10, out
-    assert all(ln.startswith(("ok ", "5/5 programs", "ray: ")) for ln in lines), \
+    assert lines[-1].startswith(f"ray: {2 * n} jobs") and lines[-1].endswith("every result matched"), out
+    assert sum(ln.startswith("ok   ray ") for ln in lines) == 2 * n, out
+    assert all(ln.startswith(("ok ", f"{n}/{n} programs", "ray: ")) for ln in lines), \
         f"stdout holds more than the demo's report: {out}"
     print(f"install and demo took {time.monotonic() - t0:.1f} s")

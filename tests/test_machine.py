@@ -113,8 +113,7 @@ def test_entry_state_and_stack(args) -> None:
     sp = regs["sp"]
     assert sp % 16 == 0, f"sp {sp:#x} is not 16-byte aligned"
     assert 0 < sp < m.memory_size
-    assert regs["a0"] == len(argv) == u64(m, sp)
-    assert regs["a1"] == sp + 8
+    assert len(argv) == u64(m, sp)
     for i, expected in enumerate(argv):
         ptr = u64(m, sp + 8 * (1 + i))
         assert sp < ptr < m.memory_size
@@ -136,7 +135,7 @@ def test_entry_state_and_stack(args) -> None:
     if 6 in auxv:
         assert auxv[6] == 4096, "AT_PAGESZ"
     for i in range(32):
-        if i not in (2, 10, 11):  # sp, a0, a1
+        if i != 2:  # sp; a0 must be 0 too: glibc's _start takes it for rtld_fini
             assert regs[i] == 0, f"x{i} = {regs[i]:#x} at entry"
 
 
@@ -226,21 +225,25 @@ def buffer_program(fd: int, buf: int, length: int, number: int) -> tuple[bytes, 
     return asm_elf(setup + ECALL + exit_with("a0"), bss=64, rodata=b"ro"), TEXT + len(setup)
 
 
-@pytest.mark.parametrize("what, fd, buf, length, number, stdin, kind", [
-    ("read into text", 0, TEXT, 4, 63, b"abcd", "write_exec"),
-    ("read into rodata", 0, 0x12000, 2, 63, b"ab", "write_readonly"),
-    ("read past the end of memory", 0, 4 * MiB - 16, 32, 63, b"x" * 40, "store_fault"),
-    ("write past the end of memory", 1, 4 * MiB - 16, 32, 64, b"", "load_fault"),
+EFAULT = 14
+
+
+@pytest.mark.parametrize("what, fd, buf, length, number, stdin", [
+    ("read into text", 0, TEXT, 4, 63, b"abcd"),
+    ("read into rodata", 0, 0x12000, 2, 63, b"ab"),
+    ("read past the end of memory", 0, 4 * MiB - 16, 32, 63, b"x" * 40),
+    ("read into the NULL guard", 0, 0x100, 4, 63, b"abcd"),
+    ("write past the end of memory", 1, 4 * MiB - 16, 32, 64, b""),
+    ("write from the NULL guard", 1, 0, 4, 64, b""),
 ])
-def test_syscall_buffers_obey_the_sandbox(what, fd, buf, length, number, stdin, kind) -> None:
+def test_syscall_buffers_obey_the_sandbox(what, fd, buf, length, number, stdin) -> None:
+    """A buffer a syscall may not use gets EFAULT, as on Linux: nothing is read,
+    written or consumed, and the guest goes on."""
     elf, ecall = buffer_program(fd, buf, length, number)
     m = rvdist.Machine(elf, stdin=stdin)
     before = m.read_memory(buf, 16)
     r = m.run()
-    err = m.error
-    assert isinstance(err, MemoryFault), f"{what}: {r}"
-    assert (err.kind, err.address) == (kind, buf), what
-    assert err.pc == ecall == m.pc, f"{what}: pc {err.pc:#x}"
+    assert (r.state, r.exit_code) == ("exited", -EFAULT), f"{what}: {r}"
     assert m.read_memory(buf, 16) == before, f"{what}: memory changed"
     assert (m.stdout, m.stdin_position) == (b"", 0)
 
@@ -557,7 +560,7 @@ def test_instruction_straddling_into_a_data_page_faults(budget) -> None:
     assert isinstance(err, MemoryFault) and err.kind == "fetch_fault", repr(err)
     assert (err.pc, err.address) == (TEXT + 4094, DATA)
     assert m.cycles == 2047
-    assert m.registers["a0"] == 1, "a0 is still argc: the faulting instruction did not run"
+    assert m.registers["a0"] == 0, "a0 is still 0 (as at start): the faulting instruction did not run"
 
 
 # --- cycles and cost models -------------------------------------------------------------

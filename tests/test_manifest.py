@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,18 @@ BAD = {
     "bad cost model": (GOOD, {"program": HELLO, "cost_model": "fast"}, "cost model"),
     "priority not int": (GOOD, {"program": HELLO, "priority": "high"}, "priority"),
     "no program": (GOOD, {"args": ["a"]}, "program"),
+    # the Linux job spec
+    "declared file missing": (GOOD, {"program": HELLO, "files": {"/in.txt": "no/such.txt"}},
+                              "cannot read"),
+    "files not a mapping": (GOOD, {"program": HELLO, "files": ["in.txt"]}, "'files'"),
+    "file in /dev": (GOOD, {"program": HELLO, "files": {"/dev/x": HELLO}}, "cannot declare guest file /dev/x"),
+    "env not a mapping or list": (GOOD, {"program": HELLO, "env": "X=1"}, "'env'"),
+    "env entry without a value": (GOOD, {"program": HELLO, "env": ["X"]}, "NAME=VALUE"),
+    "seed not an integer": (GOOD, {"program": HELLO, "seed": "lucky"}, "'seed'"),
+    "seed too big": (GOOD, {"program": HELLO, "seed": 1 << 64}, "seed"),
+    "cwd not a string": (GOOD, {"program": HELLO, "cwd": 5}, "'cwd'"),
+    "start_time not a number": (GOOD, {"program": HELLO, "start_time": "noon"}, "'start_time'"),
+    "bad file_limit": (GOOD, {"program": HELLO, "file_limit": "lots"}, "file_limit"),
 }
 
 
@@ -124,3 +137,45 @@ def test_relative_outputs_inside_a_ray_job_are_warned_about(tmp_path):
     assert proc.returncode == 2, text
     warnings = [ln for ln in text.splitlines() if "warning" in ln]
     assert len(warnings) == 1 and "--out results.jsonl is relative" in warnings[0], text
+
+
+def test_job_ids_count_declared_files_by_content_and_the_linux_spec(tmp_path):
+    """Files count by guest path and content digest, never by host path; each
+    setting of the Linux job spec counts, spelling out a default does not."""
+    def job_id(folder: str, entry: dict, files: tuple[tuple[str, bytes], ...] = (("in.txt", b"1 2 3\n"),)) -> str:
+        directory = tmp_path / folder
+        for name, data in files:
+            (directory / "data").mkdir(parents=True, exist_ok=True)
+            (directory / "data" / name).write_bytes(data)
+        return entries_in(directory, [{"program": "hello.elf", **entry}])[0].job_id
+
+    base = {"files": {"/in.txt": "data/in.txt"}}
+    first = job_id("a", base)
+    assert job_id("b", {"files": {"/in.txt": "data/other.txt"}}, (("other.txt", b"1 2 3\n"),)) == first
+    assert job_id("c", base, (("in.txt", b"1 2 4\n"),)) != first, "another content"
+    assert job_id("d", {"files": {"/data/in.txt": "data/in.txt"}}) != first, "another guest path"
+    assert job_id("e", {**base, "cwd": "/", "seed": 0, "env": []}) == first, "the defaults spelled out"
+    assert job_id("f", {**base, "env": {"A": "1"}}) == job_id("g", {**base, "env": ["A=1"]})
+    for change in ({"env": ["A=1"]}, {"seed": 7}, {"cwd": "/work"}, {"start_time": 0},
+                   {"file_limit": "1MiB"}):
+        assert job_id("h", {**base, **change}) != first, change
+    # a relative guest path is taken from cwd: the same file as an absolute one there
+    assert job_id("i", {"files": {"in.txt": "data/in.txt"}, "cwd": "/w"}) == \
+        job_id("j", {"files": {"/w/in.txt": "data/in.txt"}, "cwd": "/w"}) == \
+        job_id("k", {"files": {"in.txt": "data/in.txt"}, "cwd": "w"}), "a relative cwd is taken from /"
+    entry = entries_in(tmp_path / "a", [{"program": "hello.elf", **base, "seed": 3, "env": {"A": 1}}])[0]
+    kwargs = entry.submit_kwargs()
+    assert kwargs["files"].paths == {"/in.txt": hashlib.sha256(b"1 2 3\n").hexdigest()}
+    assert (kwargs["seed"], kwargs["env"], kwargs["cwd"]) == (3, ["A=1"], "/")
+
+
+def test_out_dir_folders_are_names_or_ids_and_never_shared(tmp_path):
+    from rvdist.batch import out_folders
+
+    entries = entries_in(tmp_path, [{"program": "hello.elf", "name": "a/b"},
+                                    {"program": "hello.elf"}])
+    assert out_folders(entries) == {entries[0].job_id: "a_b", entries[1].job_id: entries[1].job_id}
+    clash = entries_in(tmp_path, [{"program": "hello.elf", "name": "a/b"},
+                                  {"program": "hello.elf", "name": "a_b"}])
+    with pytest.raises(ConfigError, match="lines 1 and 2 would both write to a_b/"):
+        out_folders(clash)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rvdist.errors import ProgramError
-from rvdist.program import PAGE_SIZE, Program, Segment
+from rvdist.program import PAGE_SIZE, STATIC_PIE_BASE, Program, Segment
 from support.elfcheck import assert_loads_as_judged, verdict
 from support.elfgen import (
     ELFCLASS32,
@@ -18,11 +18,13 @@ from support.elfgen import (
     EM_X86_64,
     ET_CORE,
     ET_DYN,
+    ET_EXEC,
     ET_REL,
     PF_R,
     PF_W,
     PF_X,
     PT_GNU_STACK,
+    PT_INTERP,
     PT_NOTE,
     Seg,
     make_elf,
@@ -176,10 +178,39 @@ def test_wrong_machine(machine: int, what: str) -> None:
 
 @pytest.mark.parametrize(
     ("e_type", "what"),
-    [(ET_DYN, "ET_DYN"), (ET_REL, "ET_REL"), (ET_CORE, "ET_CORE"), (0, "ET_NONE")],
+    [(ET_REL, "ET_REL"), (ET_CORE, "ET_CORE"), (0, "ET_NONE")],
 )
 def test_not_an_executable(e_type: int, what: str) -> None:
     rejected(sample_elf(e_type=e_type), "e_type", what, "ET_EXEC")
+
+
+def test_static_pie_loads_at_the_fixed_base() -> None:
+    """ET_DYN without PT_INTERP is static PIE: address 0 of it goes to STATIC_PIE_BASE."""
+    segs = [Seg(0, CODE, flags=RX), Seg(0x1000, b"data", memsz=0x20, flags=RW)]
+    program = Program(make_elf(segs, entry=8, e_type=ET_DYN))
+    assert STATIC_PIE_BASE == 0x10000
+    assert program.entry == STATIC_PIE_BASE + 8
+    assert [s.vaddr for s in program.segments] == [STATIC_PIE_BASE, STATIC_PIE_BASE + 0x1000]
+    assert program.headers.base == STATIC_PIE_BASE
+    assert program.image_end == STATIC_PIE_BASE + 0x2000
+
+
+@pytest.mark.parametrize("e_type", [ET_EXEC, ET_DYN])
+def test_a_program_with_an_interpreter_is_refused(e_type: int) -> None:
+    """PT_INTERP: the program needs a dynamic loader, which rvdist does not provide."""
+    segs = [Seg(0x200, b"/lib/ld-linux-riscv64-lp64d.so.1\0", flags=PF_R, type=PT_INTERP),
+            Seg(0x10000, CODE, flags=RX)]
+    rejected(make_elf(segs, entry=0x10000, e_type=e_type), "dynamically linked",
+             "/lib/ld-linux-riscv64-lp64d.so.1", "-static")
+
+
+def test_program_headers_for_the_auxv() -> None:
+    """AT_PHDR: PT_PHDR when there is one, else where a PT_LOAD maps the table."""
+    data = make_elf([Seg(0x10000, CODE, flags=RX)], entry=0x10000)
+    program = Program(data)
+    assert program.headers.phnum == 1 and program.headers.phent == 56
+    # make_elf's segment data starts after the headers: no PT_LOAD covers them.
+    assert program.headers.phdr is None and len(program.headers.table) == 56
 
 
 @pytest.mark.parametrize(
@@ -349,7 +380,8 @@ def test_mutated_elf_loads_or_is_refused_for_what_is_wrong(mutations: list[tuple
 
 
 def test_guest_elfs_parse() -> None:
-    paths = sorted(GUESTS.glob("**/*.elf"))
+    # linux/dynamic.elf is there to be refused (test_linux.py).
+    paths = sorted(p for p in GUESTS.glob("**/*.elf") if p.name != "dynamic.elf")
     if not paths:
         pytest.skip("no guest ELFs under tests/guests yet")
     for path in paths:

@@ -806,7 +806,7 @@ def test_restore_refuses_another_isa(mid_snapshot):
         Machine.restore(prog, reencode(snap, header))
 
 
-@pytest.mark.parametrize("version", [0, 1, 3, 0xFFFFFFFF])
+@pytest.mark.parametrize("version", [0, 1, 2, 4, 0xFFFFFFFF])
 def test_from_bytes_refuses_another_format_version(mid_snapshot, version):
     _, snap, _ = mid_snapshot
     data = bytearray(snap.to_bytes())
@@ -824,7 +824,7 @@ def test_a_chain_with_another_configuration_is_refused(what, link, use):
     if what == "memory_size":
         header["config"]["memory_size"] = 8 * MiB
     else:
-        header["config"]["costs"] = [3] * 9
+        header["config"]["costs"] = [3] * len(header["config"]["costs"])
     chain[link] = reencode(chain[link], header)
     with pytest.raises(SnapshotError, match="different machine configuration"):
         Machine.restore(prog, chain) if use == "restore" else Snapshot.compact(chain)
@@ -839,7 +839,7 @@ def test_restore_refuses_a_configuration_the_program_does_not_fit(mid_snapshot):
     header["pages"]["data"] = header["pages"]["zero"] = 0  # (so that the rest still fits in it)
     header["pages"]["chunks"] = []
     header["state"]["brk"] = [8 * PAGE] * 3
-    forged = Snapshot.from_bytes(Snapshot(header, b"", b"", snap.io_block, []).to_bytes())
+    forged = Snapshot.from_bytes(Snapshot(header, b"", b"", snap.io_block, [], snap.os_block).to_bytes())
     with pytest.raises(SnapshotError, match="incompatible snapshot configuration"):
         Machine.restore(prog, forged)
 
@@ -943,7 +943,7 @@ def test_info_fields():
         assert info["encoded_bytes"] == len(s.to_bytes())
         assert info["id"] == s.id and info["parent"] == s.parent
         assert info["incremental"] == (s.parent is not None)
-        assert info["format_version"] == FORMAT_VERSION == 2 and info["core_version"] == s.header["core_version"]
+        assert info["format_version"] == FORMAT_VERSION == 3 and info["core_version"] == s.header["core_version"]
         assert info["program"]["digest"] == guest("c/memsort.elf").digest
         assert info["program"]["name"] == "memsort.elf"
         assert info["memory_size"] == 8 * MiB and info["cost_model"] == "unit"
@@ -1278,7 +1278,8 @@ def test_a_corrupt_raw_block_is_found_while_it_is_copied_in(hand_built):
     start = sum(c[0] for c in snap.header["pages"]["chunks"][:raw[1]])
     bad = Snapshot.from_bytes(_corrupt_raw_block(snap.to_bytes(), raw[1]))
     if hand_built:                      # not one span of blocks any more: checked block by block
-        bad = Snapshot(edited(bad), bad.data_pages, bad.zero_pages, bad.io_block, [bytes(c) for c in bad.chunks])
+        bad = Snapshot(edited(bad), bad.data_pages, bad.zero_pages, bad.io_block, [bytes(c) for c in bad.chunks],
+                       bad.os_block)
     with pytest.raises(SnapshotError, match=f"checksum mismatch in page block at page {start}:"):
         Machine.restore(prog, bad)
 
@@ -1336,12 +1337,12 @@ def test_a_snapshot_never_changes_and_an_edited_header_is_checked_again():
     header["state"]["x"][0] = 1                          # one the core refuses
     with pytest.raises(SnapshotError, match="x0 must be 0"):
         Machine.restore(prog, snap.with_header(header))
-    for name, value in (("header", {}), ("chunks", []), ("data_pages", b""), ("io_block", b""),
+    for name, value in (("header", {}), ("chunks", []), ("data_pages", b""), ("io_block", b""), ("os_block", b""),
                         ("id", "0" * 32), ("extra", 1)):
         with pytest.raises(AttributeError):
             setattr(snap, name, value)
     assert snap.to_bytes() == data
     rebuilt = Snapshot(snap.header, snap.data_pages, snap.zero_pages, snap.io_block,
-                       [bytes(c) for c in snap.chunks])     # other block objects: not one span
+                       [bytes(c) for c in snap.chunks], snap.os_block)     # other block objects: not one span
     assert rebuilt == snap and rebuilt.to_bytes() == data
     assert observe(Machine.restore(prog, rebuilt)) == observe(Machine.restore(prog, Snapshot.from_bytes(data)))

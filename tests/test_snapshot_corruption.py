@@ -44,7 +44,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rvdist import Machine, Program, Snapshot, SnapshotError
+from rvdist import cost, Machine, Program, Snapshot, SnapshotError
 from rvdist._core import ffi, lib
 
 GUESTS = Path(__file__).parent / "guests"
@@ -160,7 +160,7 @@ def encode(header: dict[str, Any], snap: Snapshot, *, data_pages: Optional[bytes
     return Snapshot(header, snap.data_pages if data_pages is None else data_pages,
                     snap.zero_pages if zero_pages is None else zero_pages,
                     snap.io_block if io_block is None else io_block,
-                    list(snap.chunks) if chunks is None else chunks).to_bytes()
+                    list(snap.chunks) if chunks is None else chunks, snap.os_block).to_bytes()
 
 
 def with_crc(data: bytearray, body_end: int) -> bytes:
@@ -402,12 +402,23 @@ def test_a_version_1_snapshot_is_refused():
     _, data = small()
     head = b'{"id": "' + b"0" * 32 + b'", "pages": {"data": 0, "zero": 0, "chunks": []}}'
     body = _prefix(1, len(head)) + head
-    with pytest.raises(SnapshotError, match="unknown snapshot format version 1"):
+    with pytest.raises(SnapshotError, match="snapshot format version 1 is older"):
         Snapshot.from_bytes(body + struct.pack("<I", zlib.crc32(body)))
     v1 = bytearray(data)
     struct.pack_into("<I", v1, 8, 1)
-    with pytest.raises(SnapshotError, match="unknown snapshot format version 1"):
+    with pytest.raises(SnapshotError, match="snapshot format version 1 is older"):
         Snapshot.from_bytes(bytes(v1))
+
+
+def test_a_version_2_snapshot_is_refused():
+    """Format 2 has no FP registers or fcsr: refused by name, not guessed at."""
+    _, data = small()
+    # A format 2 record is 8 * 33 bytes shorter (f[32] and fcsr) and has 9 costs, not 14.
+    v2_record = RECORD - 8 * 33 - 8 * 5
+    v2 = bytearray(_prefix(2, v2_record) + data[PREFIX:PREFIX + v2_record] + bytes(4))
+    with pytest.raises(SnapshotError, match="format version 2 is older than this rvdist's "
+                                            "version 3 and cannot be restored"):
+        Snapshot.from_bytes(bytes(v2))
 
 
 def test_random_garbage_is_refused():
@@ -452,7 +463,7 @@ NAME, HOST_ERROR = 1, 3         # the indices of the optional texts
 def _small_texts() -> tuple[Program, bytes, list[bytes], int]:
     prog, data = small()
     texts = texts_of(data)
-    assert texts[0] == b"rv64imac_zba_zbb_zbc_zbs" and texts[NAME] == b"upper.elf" and texts[3] == b""
+    assert texts[0] == b"rv64imafdc_zicsr_zba_zbb_zbc_zbs" and texts[NAME] == b"upper.elf" and texts[3] == b""
     return prog, data, texts, get_field(data, "flags")
 
 
@@ -663,7 +674,7 @@ for _v in ("running", "host_call", "", 0, None, ["ready"], {"a": 1}):
     _forge(f"state.status={_v!r}", _set("state.status", _v))
 _forge("config.costs 8", _apply(lambda h: h["config"]["costs"].pop()))
 _forge("config.costs=str", _set("config.costs", "unit"))
-_forge("config.costs zero", _set("config.costs", [0] * 9))
+_forge("config.costs zero", _set("config.costs", [0] * len(cost.CLASSES)))
 _forge("config.max_cycles=str", _set("config.max_cycles", "5"))
 _forge("config.max_cycles=neg", _set("config.max_cycles", -1))
 _forge("config.cost_model=int", _set("config.cost_model", 42))

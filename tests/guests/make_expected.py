@@ -37,6 +37,9 @@ CASES = [
     ("c/rewrite_pages.elf", [], "", 4 * MIB),
     ("c/primes.elf", ["10000"], "", 4 * MIB),
     ("c/primes.elf", ["100000"], "", 4 * MIB),
+    ("c/nbody.elf", ["1000"], "", 4 * MIB),
+    ("c/nbody.elf", ["20000"], "", 4 * MIB),
+    ("c/nbody.elf", ["x"], "", 4 * MIB),
 ]
 
 

@@ -21,8 +21,10 @@ from rvdist.errors import ProgramError
 from rvdist.program import Program, Segment
 
 PAGE = 4096
-EM_RISCV, ET_EXEC, PT_LOAD, PN_XNUM = 243, 2, 1, 0xFFFF
+EM_RISCV, ET_EXEC, ET_DYN, PT_LOAD, PT_INTERP, PN_XNUM = 243, 2, 3, 1, 3, 0xFFFF
 PF_X, PF_W, PF_R = 1, 2, 4
+#: Where static PIE (ET_DYN) loads its address 0 (docs/linux-abi.md).
+PIE_BASE = 0x10000
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ def _verdict(data: bytes) -> Verdict:
     # Stage 2: what kind of file.
     if e_machine != EM_RISCV:
         return _refuse("e_machine is")
-    if e_type != ET_EXEC:
+    if e_type not in (ET_EXEC, ET_DYN):
         return _refuse("e_type is")
+    base = PIE_BASE if e_type == ET_DYN else 0
     # Stage 3: the program header table lies inside the file.
     if phnum == PN_XNUM:            # the real count is section 0's sh_info
         if shoff + 64 > len(data):
@@ -79,12 +82,16 @@ def _verdict(data: bytes) -> Verdict:
         return _refuse(f"e_phentsize is {phentsize}, expected 56")
     if phoff + phnum * phentsize > len(data):
         return _refuse(f"truncated program header table: {phnum} entries at file offset {phoff:#x}")
+    # Stage 3b: a program that needs a dynamic loader (ET_EXEC or ET_DYN alike).
+    if any(struct.unpack_from("<I", data, phoff + 56 * i)[0] == PT_INTERP for i in range(phnum)):
+        return _refuse("dynamically linked")
     # Stage 4: each loadable segment on its own.
     segs, bad = [], []
     for i in range(phnum):
         p_type, flags, offset, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + 56 * i)
         if p_type != PT_LOAD or memsz == 0:
             continue
+        vaddr += base
         where = f"segment {i} (vaddr {vaddr:#x}): "
         found = [where + why for why, broken in (
             (f"p_memsz {memsz:#x} is smaller than p_filesz {filesz:#x}", filesz > memsz),
@@ -116,6 +123,7 @@ def _verdict(data: bytes) -> Verdict:
     if clashes:
         return _refuse(*clashes)
     # Stage 6: the entry point is code.
+    entry += base
     if not any(s.executable and s.vaddr <= entry < s.end for _, s in segs):
         return _refuse(f"entry point {entry:#x} is not inside an executable segment")
     return Verdict(entry=entry, segments=tuple(s for _, s in segs))

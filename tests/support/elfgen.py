@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 __all__ = [
     "ELFCLASS32", "ELFCLASS64", "ELFDATA2LSB", "ELFDATA2MSB", "EM_RISCV", "EM_X86_64",
-    "ET_REL", "ET_EXEC", "ET_DYN", "ET_CORE", "PT_LOAD", "PT_NOTE", "PT_GNU_STACK",
+    "ET_REL", "ET_EXEC", "ET_DYN", "ET_CORE", "PT_LOAD", "PT_INTERP", "PT_NOTE", "PT_GNU_STACK",
     "PF_X", "PF_W", "PF_R", "EHDR_SIZE", "PHDR_SIZE",
     "Seg", "make_elf", "sample_segments", "sample_elf", "TEXT", "DATA", "asm_elf",
 ]
@@ -30,7 +30,7 @@ ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 EM_X86_64, EM_RISCV = 62, 243
 ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
-PT_LOAD, PT_NOTE, PT_GNU_STACK = 1, 4, 0x6474E551
+PT_LOAD, PT_INTERP, PT_NOTE, PT_GNU_STACK = 1, 3, 4, 0x6474E551
 PF_X, PF_W, PF_R = 1, 2, 4
 EHDR_SIZE, PHDR_SIZE = 64, 56
 

@@ -92,12 +92,15 @@ def observe(machine: rvdist.Machine, memory: bool = True) -> dict:
         "cycles": machine.cycles,
         "pc": machine.pc,
         "registers": list(machine.registers),
+        "fp_registers": machine.fp_registers,
+        "fcsr": machine.fcsr,
         "stdout": machine.stdout,
         "stderr": machine.stderr,
         "stdin_position": machine.stdin_position,
         "brk": machine.brk,
         "max_cycles": machine.max_cycles,
         "memory_size": machine.memory_size,
+        "files": machine.files(),
     }
     if memory:
         state["memory"] = memory_digest(machine)

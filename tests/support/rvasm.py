@@ -20,6 +20,7 @@ Reg = Union[int, str]
 OP_LOAD, OP_MISC_MEM, OP_IMM, OP_AUIPC, OP_IMM32 = 0x03, 0x0F, 0x13, 0x17, 0x1B
 OP_STORE, OP_AMO, OP_OP, OP_LUI, OP_OP32 = 0x23, 0x2F, 0x33, 0x37, 0x3B
 OP_BRANCH, OP_JALR, OP_JAL, OP_SYSTEM = 0x63, 0x67, 0x6F, 0x73
+OP_LOAD_FP, OP_STORE_FP, OP_MADD, OP_FP = 0x07, 0x27, 0x43, 0x53
 
 
 def enc_r(f7: int, rs2: int, rs1: int, f3: int, rd: int, op: int) -> int:
