@@ -71,3 +71,48 @@ def test_results_carry_created_files_through_json(cluster):
     assert set(r.files) == {"/out/log.txt", "/out/report.txt"}
     again = rvdist.JobResult.from_dict(r.to_dict())
     assert again.files == r.files
+
+
+def test_a_node_fetches_each_declared_content_once(cluster, tmp_path):
+    """A second job on a node that declares contents the node already holds
+    runs without fetching them: its references would fail if they were read."""
+    import hashlib
+    import pickle
+
+    from rvdist.cluster.agent import NodeAgent
+    from rvdist.cluster.jobs import JobSpec
+    from rvdist.cluster.store import DirStore
+
+    @ray.remote
+    def unreadable() -> bytes:
+        raise RuntimeError("a declared file was fetched a second time")
+
+    case = BY_NAME["files"]
+    program = rvdist.Program.from_file(LINUX / case.program)
+    contents = {g: (LINUX / h).read_bytes() for g, h in case.files.items()}
+    paths = {f"/{g}": hashlib.sha256(data).hexdigest() for g, data in contents.items()}
+    config = {"args": list(case.args), "memory_size": case.memory}
+
+    def job(job_id: str, blobs: dict) -> JobSpec:
+        return JobSpec(job_id, job_id, program.digest, [ray.put((program.data, program.name))],
+                       config, files=paths, blobs=blobs)
+
+    m = rvdist.Machine(program, files=contents, **config)
+    m.run()
+    agent = NodeAgent("n", 1, DirStore(tmp_path), slice_cycles=1_000_000)
+    try:
+        fresh = {paths[f"/{g}"]: [ray.put(data)] for g, data in contents.items()}
+        broken = {digest: [unreadable.remote()] for digest in paths.values()}
+        for job_id, blobs in (("first", fresh), ("second", broken)):
+            agent.command([("assign", job(job_id, blobs), 1, None)])
+            events = []
+            deadline = time.monotonic() + 60
+            while not any(e[0] in ("finished", "crashed", "rejected") for e in events):
+                assert time.monotonic() < deadline, events
+                events += pickle.loads(agent.poll(0.05))["events"]
+            end = events[-1]
+            assert end[:2] == ("finished", job_id), end
+            assert (end[3]["exit_code"], end[3]["stdout"], end[3]["cycles"], end[3]["files"]) == \
+                (m.exit_code, m.stdout, m.cycles, m.files())
+    finally:
+        agent.stop()

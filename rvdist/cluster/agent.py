@@ -37,6 +37,7 @@ from typing import Any, Optional
 
 from rvdist.errors import RvError
 from rvdist.machine import Machine
+from rvdist.process import JobFiles
 from rvdist.program import Program
 from rvdist.snapshot import Snapshot
 
@@ -91,6 +92,7 @@ class NodeAgent:
         self._lock = threading.Condition()
         self._jobs: dict[str, _Resident] = {}
         self._programs: dict[str, Program] = {}
+        self._blobs: dict[str, bytes] = {}      # declared files' bytes by digest, fetched once
         self._events: list[tuple] = []
         self._clock = itertools.count()
         self._slices_done = 0       # slices ended on this node, all jobs
@@ -237,7 +239,7 @@ class NodeAgent:
                 r.finished = dict(state=res.state, cycles=res.cycles,
                                   exit_code=res.exit_code, stdout=m.stdout, stderr=m.stderr,
                                   error=res.error.to_dict() if res.error else None,
-                                  slices=r.slices)
+                                  slices=r.slices, files=m.files())
                 r.slices = 0
                 if not r.writes:
                     self._emit("finished", r, **r.finished)
@@ -256,19 +258,20 @@ class NodeAgent:
                 import ray
                 data, name = ray.get(spec.program[0], timeout=300)
                 program = self._programs[spec.digest] = Program(data, name=name)
+            files = self._files(spec)
             chain = self.store.read(job_id) if self.store is not None else []
             if chain:
                 snaps = [Snapshot.from_bytes(c) for c in chain]
                 kw = {}
                 if spec.config.get("output_limit") is not None:
                     kw["output_limit"] = spec.config["output_limit"]
-                m = Machine.restore(program, snaps, **kw)
+                m = Machine.restore(program, snaps, files=files, **kw)
                 r.tip = snaps[-1].id
                 r.full_bytes = len(chain[0])
                 r.since_full = len(chain) - 1
                 r.inc_bytes = sum(len(c) for c in chain[1:])
             else:
-                m = Machine(program, **spec.config)
+                m = Machine(program, files=files, **spec.config)
         except RvError as e:
             with self._lock:
                 self._jobs.pop(job_id, None)
@@ -285,6 +288,21 @@ class NodeAgent:
                        bytes=sum(len(c) for c in chain),
                        waited_slices=self._slices_done - r.assigned_at)
         return True
+
+    def _files(self, spec: Any) -> JobFiles:
+        """The job's declared files, each content fetched once per node (by digest)."""
+        remote = {}
+        for digest in set(spec.files.values()) - set(self._blobs):
+            held = spec.blobs[digest]
+            if isinstance(held, list):              # [ObjectRef]
+                remote[digest] = held[0]
+            else:                                   # an agent in the driver's process
+                self._blobs[digest] = bytes(held)
+        if remote:
+            import ray
+            for digest, data in zip(remote, ray.get(list(remote.values()), timeout=300)):
+                self._blobs[digest] = data
+        return JobFiles(dict(spec.files), {d: self._blobs[d] for d in set(spec.files.values())})
 
     # -- checkpoints ----------------------------------------------------------------------
 

@@ -276,7 +276,7 @@ class Controller:
                      "address": None}
         job.event("finish", node_id, status=status)
         self._end(job, status, data.get("exit_code"), data.get("stdout", b""),
-                  data.get("stderr", b""), error)
+                  data.get("stderr", b""), error, data.get("files"))
 
     def _on_rejected(self, job: Job, node_id: str, data: dict[str, Any]) -> None:
         self._end(job, "failed", error=data["error"])
@@ -331,9 +331,10 @@ class Controller:
     # -- ending -------------------------------------------------------------------------
 
     def _end(self, job: Job, status: str, exit_code: Optional[int] = None, stdout: bytes = b"",
-             stderr: bytes = b"", error: Optional[dict[str, Any]] = None) -> None:
+             stderr: bytes = b"", error: Optional[dict[str, Any]] = None,
+             files: Optional[dict[str, bytes]] = None) -> None:
         self.placement.remove_job(job.id)
-        result = job.end(status, exit_code, stdout, stderr, error)
+        result = job.end(status, exit_code, stdout, stderr, error, files=files)
         self.crashes.pop(job.id, None)
         if self.cleanup is not None and job.has_checkpoint:
             self.cleanup(job.id)

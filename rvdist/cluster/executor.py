@@ -28,6 +28,7 @@ from rvdist.cluster.transport import RayTransport
 from rvdist.connect import DEFAULT_CONNECT_TIMEOUT, init_ray
 from rvdist.errors import ClusterUnavailable, ConfigError, RvError, SnapshotError
 from rvdist.machine import DEFAULT_MEMORY_SIZE
+from rvdist.process import DEFAULT_START_TIME, normalize_env, normalize_files
 from rvdist.program import Program
 from rvdist.snapshot import Snapshot
 from rvdist.units import parse_size
@@ -120,6 +121,7 @@ class Executor:
         self._closed = False
         self._seq = 0
         self._programs: dict[str, Any] = {}
+        self._blobs: dict[str, Any] = {}        # digest -> ObjectRef of a declared file's bytes
         started, problems = self._transport.start()
         if not started:
             self._transport.close()
@@ -139,8 +141,19 @@ class Executor:
                stdin: bytes = b"", max_cycles: Optional[int] = None,
                memory_size: Union[int, str] = DEFAULT_MEMORY_SIZE, cost_model: Any = "unit",
                priority: int = 0, name: Optional[str] = None,
-               job_id: Optional[str] = None, output_limit: Optional[int] = None) -> Job:
-        """Queue a job; returns at once. Bad programs raise ProgramError here.
+               job_id: Optional[str] = None, output_limit: Optional[int] = None, *,
+               env: Any = None, files: Any = None, seed: int = 0, cwd: str = "/",
+               start_time: Union[int, float] = DEFAULT_START_TIME,
+               file_limit: Optional[int] = None) -> Job:
+        """Queue a job; returns at once. Bad programs raise ProgramError here,
+        unreadable files and bad environments ConfigError.
+
+        ``env``, ``files``, ``seed``, ``cwd``, ``start_time`` and
+        ``file_limit`` are the Linux job spec, as for :class:`rvdist.Machine`
+        (docs/linux-abi.md). Declared files travel by content digest: each
+        distinct content is put into Ray's object store once, and each node
+        fetches it once, however many of its jobs declare it; the result's
+        ``files`` holds the files the guest created.
 
         Higher ``priority`` runs first: a job of higher priority starts on
         its node at the next slice boundary, within one slice plus one
@@ -156,9 +169,12 @@ class Executor:
         if job_id is not None and not _JOB_ID.match(job_id):
             raise ConfigError(f"job_id must be 1 to 128 letters, digits, '.', '_' or '-', "
                               f"got {job_id!r}")
+        normalize_env(env)
+        declared = normalize_files(files, cwd if isinstance(cwd, str) else "/")
         saved = self._saved(job_id, program) if job_id is not None else (None, None)
         config = {"args": list(args), "stdin": bytes(stdin), "memory_size": memory_size,
-                  "cost_model": cost_model, "max_cycles": max_cycles}
+                  "cost_model": cost_model, "max_cycles": max_cycles, "env": env, "seed": seed,
+                  "cwd": cwd, "start_time": start_time, "file_limit": file_limit}
         if output_limit is not None:
             config["output_limit"] = output_limit
         try:
@@ -173,9 +189,13 @@ class Executor:
                 raise ConfigError(f"a job with id {job_id!r} was already submitted")
             if program.digest not in self._programs:
                 self._programs[program.digest] = ray.put((program.data, program.name))
+            for digest, data in declared.blobs.items():
+                if digest not in self._blobs:
+                    self._blobs[digest] = ray.put(data)
             self._seq += 1
             spec = JobSpec(job_id, name or f"{program.name}#{self._seq}", program.digest,
-                           [self._programs[program.digest]], config, priority, memory)
+                           [self._programs[program.digest]], config, priority, memory,
+                           dict(declared.paths), {d: [self._blobs[d]] for d in declared.blobs})
             job = Job(spec, self._lock, on_cancel=self._cancel)
             result, cycles = saved
             if result is not None:

@@ -23,7 +23,7 @@ import base64
 import enum
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 __all__ = ["JobState", "JobSpec", "JobResult", "Job", "is_preemption"]
@@ -56,8 +56,18 @@ _ALLOWED = {
 @dataclass(frozen=True)
 class JobSpec:
     """What a node agent needs to run a job: the program (by digest, plus a
-    reference the agent fetches it by), the machine's configuration, and
-    the job's identity."""
+    reference the agent fetches it by), the machine's configuration (the
+    keyword arguments of :class:`rvdist.Machine`, the Linux job spec's
+    ``env``, ``seed``, ``cwd``, ``start_time`` and ``file_limit`` among
+    them), the declared files, and the job's identity.
+
+    Declared files travel by content digest: ``files`` maps each guest path
+    to its digest, and ``blobs`` each digest to a list holding the
+    ObjectRef of its bytes (or to the bytes, for an agent in the driver's
+    process). An agent fetches a digest once, however many of its jobs
+    name it; a snapshot names the files by digest only, so the agent gives
+    them again when it restores the job.
+    """
 
     job_id: str
     name: str
@@ -66,6 +76,8 @@ class JobSpec:
     config: dict[str, Any]
     priority: int = 0
     memory: int = 0             # guest memory size in bytes, for placement
+    files: dict[str, str] = field(default_factory=dict)     # guest path -> sha256 hex
+    blobs: dict[str, Any] = field(default_factory=dict)     # sha256 hex -> [ObjectRef] or bytes
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,9 @@ class JobResult:
     with nowhere to go yet), ``preempt`` (``by``: its node gave its slot to
     a higher-priority job), ``lost`` (its node died: ``cycles_lost``,
     ``restart_from``) and ``finish`` (``status``).
+
+    ``files`` holds the files the guest created (and did not remove), guest
+    path -> bytes, as its machine held them when it ended.
     """
 
     job_id: str
@@ -107,6 +122,7 @@ class JobResult:
     error: Optional[dict[str, Any]]
     history: tuple[dict[str, Any], ...]
     lost_cycles: int = 0
+    files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def nodes(self) -> list[str]:
@@ -156,6 +172,7 @@ class JobResult:
                 d[f"{key}_base64"] = base64.b64encode(data).decode()
         d["error"] = self.error
         d["history"] = list(self.history)
+        d["files"] = {path: base64.b64encode(data).decode() for path, data in self.files.items()}
         return d
 
     @classmethod
@@ -167,7 +184,8 @@ class JobResult:
             return d[key].encode()
         return cls(d["job_id"], d["name"], d["status"], d["exit_code"], data("stdout"),
                    data("stderr"), d["cycles"], d["slices"], d["error"], tuple(d["history"]),
-                   d.get("lost_cycles", 0))
+                   d.get("lost_cycles", 0),
+                   {p: base64.b64decode(v) for p, v in d.get("files", {}).items()})
 
 
 def is_preemption(ev: dict[str, Any]) -> bool:
@@ -234,12 +252,13 @@ class Job:
 
     def end(self, status: str, exit_code: Optional[int] = None, stdout: bytes = b"",
             stderr: bytes = b"", error: Optional[dict[str, Any]] = None,
-            result: Optional[JobResult] = None) -> JobResult:
+            result: Optional[JobResult] = None,
+            files: Optional[dict[str, bytes]] = None) -> JobResult:
         """Give the job its one result (a second call is a bug and raises)."""
         self._to(JobState(status))
         self._result = result or JobResult(self.id, self.name, status, exit_code, stdout, stderr,
                                            self.cycles, self.slices, error, tuple(self.history),
-                                           self.lost_cycles)
+                                           self.lost_cycles, files or {})
         self._done.set()
         return self._result
 
