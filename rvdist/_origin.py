@@ -97,13 +97,21 @@ def check(name: str, path: list[str]) -> None:
 
 @functools.lru_cache(maxsize=None)
 def fingerprint() -> str:
-    """A digest of this rvdist's Python sources (the C core is built per node)."""
-    here = _package_dir()
+    """A digest of this rvdist's Python sources (see :func:`source_digest`)."""
+    return source_digest(_package_dir())
+
+
+def source_digest(here: str) -> str:
+    """A digest of the Python sources of the package in ``here``, its
+    subpackages (``rvdist/cluster``) included; the C core is built per node."""
+    sources = []
+    for folder, dirs, names in os.walk(here):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        sources += [os.path.relpath(os.path.join(folder, n), here) for n in names if n.endswith(".py")]
     digest = hashlib.sha256()
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as f:
-                digest.update(name.encode() + b"\0" + f.read() + b"\0")
+    for name in sorted(s.replace(os.sep, "/") for s in sources):
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(name.encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -60,11 +60,13 @@ def test_a_broken_rvdist_in_the_working_directory_is_named_in_one_line(cluster, 
     assert "ImportError: this rvdist is broken on purpose" in line, line
 
 
-def test_other_rvdist_code_in_the_working_directory_is_refused(cluster, tmp_path):
-    # A built copy (it has its core) whose code differs from the driver's.
+@pytest.mark.parametrize("edited", ["units.py", "cluster/agent.py"])
+def test_other_rvdist_code_in_the_working_directory_is_refused(cluster, tmp_path, edited):
+    # A built copy (it has its core) whose code differs from the driver's,
+    # at the top or in a subpackage.
     other = tmp_path / "cwd" / "rvdist"
     shutil.copytree(ROOT / "rvdist", other, ignore=shutil.ignore_patterns("__pycache__", "*.o"))
-    with open(other / "units.py", "a") as f:
+    with open(other / edited, "a") as f:
         f.write("\n# an edit the driver does not have\n")
     proc = run_from(other.parent, launcher(tmp_path), "run", "--address", cluster.address, HELLO)
     assert proc.returncode == 69, proc.stderr.decode(errors="replace")
