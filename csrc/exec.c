@@ -173,8 +173,7 @@ static uint64_t orc_b(uint64_t v)
 #if RV_FP_HOST && defined(__aarch64__)
 #define HOST_FIX(absr, minnorm, soft) do {                                  \
         if (RV_UNLIKELY((absr) <= (minnorm))) {                             \
-            uint32_t hf_ = rv_fp_host_flags();                              \
-            feclearexcept(FE_ALL_EXCEPT);                                   \
+            uint32_t hf_ = rv_fp_host_take();                               \
             if ((absr) == (minnorm)) {                                      \
                 uint32_t sf_ = 0;                                           \
                 uint32_t *flp = &sf_;                                       \

@@ -242,12 +242,15 @@ uint64_t rv_fp_compare(int fmt, uint64_t a, uint64_t b, int op, uint32_t *flags)
 #endif
 
 #include <fenv.h>
+/* The caller's FP control and status, saved around a run. */
 typedef struct rv_fp_env {
-    fenv_t env;
+    fenv_t env;             /* hosts other than x86-64 and aarch64 */
+    uint64_t control;       /* MXCSR, or FPCR */
+    uint64_t status;        /* FPSR */
 } rv_fp_env;
 
-/* The host FPU's sticky flags as fflags bits. */
-uint32_t rv_fp_host_flags(void);
+/* Take the host FPU's sticky flags, as fflags bits, and clear them. */
+uint32_t rv_fp_host_take(void);
 /* Fold the host's sticky flags into m->fflags and clear them. */
 void rv_fp_sync(rv_machine *m);
 /* Around a run: save the caller's FP environment and install the default

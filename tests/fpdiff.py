@@ -175,7 +175,7 @@ def s_type(imm: int, rs2: int, rs1: int, f3: int, op: int) -> int:
 
 
 def li(rd: int, v: int) -> list[int]:
-    """lui + addi (+ shifts) for a 32-bit value sign-extended: enough here."""
+    """lui + addiw (or one addi): a 32-bit value, sign-extended, which is all this needs."""
     v &= 0xFFFFFFFF
     lo = v & 0xFFF
     hi = (v + 0x800) >> 12 & 0xFFFFF
