@@ -164,28 +164,82 @@ static uint64_t orc_b(uint64_t v)
 #define IS_NAN_S(u) (((u) & 0x7fffffff) > 0x7f800000)
 #define IS_NAN_D(u) (((u) & 0x7fffffffffffffffull) > 0x7ff0000000000000ull)
 
+/* Order keys of non-NaN values, compared as signed integers: KEY_EQ has
+ * -0 == +0 (FEQ, FLT, FLE), KEY_MIN has -0 < +0 (FMIN, FMAX). */
+#define KEY_EQ(sign, mag) ((sign) ? -(int64_t)(mag) : (int64_t)(mag))
+#define KEY_MIN(sign, mag) ((sign) ? -1 - (int64_t)(mag) : (int64_t)(mag))
+#define KEY_D(K, v) K((v) >> 63, (v) & 0x7fffffffffffffffull)
+#define KEY_S(K, v) K(((v) >> 31) & 1, (v) & 0x7fffffffull)
+
+/*
+ * x86-64 without -mfma compiles fma() to a libm call, which in the
+ * dispatch loop also costs the spills around a call; with FMA3 on the host
+ * the fused multiply-add is one instruction (one rounding either way).
+ */
+#if RV_FP_HOST && defined(__x86_64__)
+#define HOST_FMA(T, SFX, a, b, c) ({                                         \
+        T fa_ = (a), fb_ = (b), fc_ = (c);                                  \
+        if (RV_LIKELY(host_fma))                                            \
+            __asm__("vfmadd213" SFX " %3, %2, %0" : "=x"(fa_) : "0"(fa_), "x"(fb_), "x"(fc_)); \
+        else if (sizeof(T) == 8)                                            \
+            fa_ = __builtin_fma(fa_, fb_, fc_);                             \
+        else                                                                \
+            fa_ = __builtin_fmaf(fa_, fb_, fc_);                            \
+        fa_;                                                                \
+    })
+#else
+#define HOST_FMA(T, SFX, a, b, c) ({                                         \
+        T fa_ = (a), fb_ = (b), fc_ = (c);                                  \
+        sizeof(T) == 8 ? __builtin_fma(fa_, fb_, fc_) : __builtin_fmaf(fa_, fb_, fc_); \
+    })
+#endif
+
+/*
+ * After a host operation in round-to-nearest-even. IEEE 754 lets it raise
+ * a flag other than NX only with a result that is NaN, infinite, zero,
+ * subnormal or exactly the smallest normal (UF, with tininess after
+ * rounding); one unsigned compare on the result's magnitude finds those.
+ * Their host flags are folded at once, so that NX is the only flag ever
+ * pending in the host (the invariant in internal.h). A NaN is recomputed by
+ * fp.c, which canonicalises it and sets NV itself: the host's NV is dropped.
+ */
+#define HOST_EDGE(absr, minnorm, inf) ((absr) - ((minnorm) + 1) >= (inf) - ((minnorm) + 1))
 /*
  * aarch64 detects tininess before rounding, RISC-V (and x86) after: they
- * differ only for a result of magnitude exactly the smallest normal. Every
- * result at or below it folds the host flags at once (so no unfolded UF is
- * ever pending), and at exactly the smallest normal UF comes from fp.c.
+ * differ only for a result of magnitude exactly the smallest normal, whose
+ * UF then comes from fp.c.
  */
 #if RV_FP_HOST && defined(__aarch64__)
-#define HOST_FIX(absr, minnorm, soft) do {                                  \
-        if (RV_UNLIKELY((absr) <= (minnorm))) {                             \
-            uint32_t hf_ = rv_fp_host_take();                               \
-            if ((absr) == (minnorm)) {                                      \
-                uint32_t sf_ = 0;                                           \
-                uint32_t *flp = &sf_;                                       \
-                (void)(soft);                                               \
-                hf_ = (hf_ & ~(uint32_t)RV_FFLAG_UF) | (sf_ & RV_FFLAG_UF); \
-            }                                                               \
-            m->fflags |= hf_;                                               \
+#define HOST_TININESS(absr, minnorm, hf, soft) do {                         \
+        if ((absr) == (minnorm)) {                                          \
+            uint32_t sf_ = 0;                                               \
+            uint32_t *flp = &sf_;                                           \
+            (void)(soft);                                                   \
+            hf = (hf & ~(uint32_t)RV_FFLAG_UF) | (sf_ & RV_FFLAG_UF);       \
         }                                                                   \
     } while (0)
 #else
-#define HOST_FIX(absr, minnorm, soft) do { } while (0)
+#define HOST_TININESS(absr, minnorm, hf, soft) do { } while (0)
 #endif
+#define HOST_RESULT(r, ABS, MINNORM, INF, soft) do {                        \
+        const uint64_t abs_ = (r) & (ABS);                                  \
+        if (RV_UNLIKELY(HOST_EDGE(abs_, MINNORM, INF))) {                   \
+            uint32_t hf_ = rv_fp_host_take_rare();                          \
+            if (abs_ > (INF)) {                                             \
+                m->fflags |= hf_ & ~(uint32_t)RV_FFLAG_NV;                  \
+                r = (soft);                                                 \
+            } else {                                                        \
+                HOST_TININESS(abs_, MINNORM, hf_, soft);                    \
+                m->fflags |= hf_;                                           \
+            }                                                               \
+        }                                                                   \
+    } while (0)
+#define ABS_S 0x7fffffffull
+#define MINNORM_S 0x00800000ull
+#define INF_S 0x7f800000ull
+#define ABS_D 0x7fffffffffffffffull
+#define MINNORM_D 0x0010000000000000ull
+#define INF_D 0x7ff0000000000000ull
 
 static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
 {
@@ -232,6 +286,9 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     const rv_op trap = {table[RV_OP_STEP_TRAP], 0, 32, 0, 0, sizeof(rv_op)};
 
     uint64_t *const f = m->f;
+#if RV_FP_HOST && defined(__x86_64__)
+    const int host_fma = rv_fp_host_fma();
+#endif
 #define PC_OF(r) (ops_pc + (uint64_t)((r) - ops) * 2)
 #define FRD f[rec->rd]
 #define FRS1 f[rec->rs1]
@@ -251,7 +308,7 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     })
     /* Two-operand (and sqrt) arithmetic: host fast path or fp.c. In the
      * soft expression, flp is where its flags go. */
-#define FP_ARITH(T, OF, BITS, NAN, ABS, MINNORM, UNB, REBOX, expr, soft) do { \
+#define FP_ARITH(T, OF, BITS, ABS, MINNORM, INF, UNB, REBOX, expr, soft) do { \
         const unsigned rm = FP_RM;                                          \
         const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
         uint32_t *flp = FL;                                                 \
@@ -261,10 +318,7 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
             const T x = OF(a), y = OF(b);                                   \
             (void)y;                                                        \
             r = BITS(expr);                                                 \
-            if (RV_UNLIKELY(NAN(r)))                                        \
-                r = (soft);                                                 \
-            else                                                            \
-                HOST_FIX(r & ABS, MINNORM, soft);                           \
+            HOST_RESULT(r, ABS, MINNORM, INF, soft);                        \
         } else {                                                            \
             r = (soft);                                                     \
         }                                                                   \
@@ -272,32 +326,49 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
         NEXT;                                                               \
     } while (0)
 #define NO_BOX(v) (v)
-#define FP_S2(expr, soft) FP_ARITH(float, F32_OF, F32_BITS, IS_NAN_S, 0x7fffffffull, \
-                                   0x00800000ull, UNBOX, BOX, expr, soft)
-#define FP_D2(expr, soft) FP_ARITH(double, D_OF, D_BITS, IS_NAN_D, 0x7fffffffffffffffull, \
-                                   0x0010000000000000ull, NO_BOX, NO_BOX, expr, soft)
+#define FP_S2(expr, soft) FP_ARITH(float, F32_OF, F32_BITS, ABS_S, MINNORM_S, INF_S, \
+                                   UNBOX, BOX, expr, soft)
+#define FP_D2(expr, soft) FP_ARITH(double, D_OF, D_BITS, ABS_D, MINNORM_D, INF_D, \
+                                   NO_BOX, NO_BOX, expr, soft)
     /* Fused multiply-add; na and nc negate the product and the addend. */
-#define FP_FMA(T, OF, BITS, NAN, ABS, MINNORM, UNB, REBOX, FMA, fmt, na, nc) do { \
+#define FP_FMA(T, SFX, OF, BITS, ABS, MINNORM, INF, UNB, REBOX, fmt, na, nc) do { \
         const unsigned rm = FP_RM;                                          \
         const uint64_t a = UNB(FRS1) ^ (na), b = UNB(FRS2), c = UNB(FRS3) ^ (nc); \
         uint32_t *flp = FL;                                                 \
         uint64_t r;                                                         \
         if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
-            r = BITS(FMA(OF(a), OF(b), OF(c)));                             \
-            if (RV_UNLIKELY(NAN(r)))                                        \
-                r = rv_fp_fma(fmt, a, b, c, rm, flp);                       \
-            else                                                            \
-                HOST_FIX(r & ABS, MINNORM, rv_fp_fma(fmt, a, b, c, rm, flp)); \
+            r = BITS(HOST_FMA(T, SFX, OF(a), OF(b), OF(c)));                \
+            HOST_RESULT(r, ABS, MINNORM, INF, rv_fp_fma(fmt, a, b, c, rm, flp)); \
         } else {                                                            \
             r = rv_fp_fma(fmt, a, b, c, rm, flp);                           \
         }                                                                   \
         FRD = REBOX(r);                                                     \
         NEXT;                                                               \
     } while (0)
-#define FP_S3(na, nc) FP_FMA(float, F32_OF, F32_BITS, IS_NAN_S, 0x7fffffffull, 0x00800000ull, \
-                             UNBOX, BOX, __builtin_fmaf, 0, na, nc)
-#define FP_D3(na, nc) FP_FMA(double, D_OF, D_BITS, IS_NAN_D, 0x7fffffffffffffffull, \
-                             0x0010000000000000ull, NO_BOX, NO_BOX, __builtin_fma, 1, na, nc)
+#define FP_S3(na, nc) FP_FMA(float, "ss", F32_OF, F32_BITS, ABS_S, MINNORM_S, INF_S, \
+                             UNBOX, BOX, 0, na, nc)
+#define FP_D3(na, nc) FP_FMA(double, "sd", D_OF, D_BITS, ABS_D, MINNORM_D, INF_D, \
+                             NO_BOX, NO_BOX, 1, na, nc)
+    /* FEQ, FLT, FLE: integer order keys unless a NaN is involved. */
+#define FP_CMP(fmt, UNB, NAN, KEY, op, cmpop) do {                          \
+        const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
+        if (RV_LIKELY(!NAN(a) && !NAN(b)))                                  \
+            RD = KEY(KEY_EQ, a) cmpop KEY(KEY_EQ, b);                       \
+        else                                                                \
+            RD = rv_fp_compare(fmt, a, b, op, FL);                          \
+        NEXT;                                                               \
+    } while (0)
+    /* FMIN, FMAX: the same, with -0 below +0. */
+#define FP_MINMAX(fmt, UNB, REBOX, NAN, KEY, max) do {                      \
+        const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
+        uint64_t r;                                                         \
+        if (RV_LIKELY(!NAN(a) && !NAN(b)))                                  \
+            r = (KEY(KEY_MIN, a) < KEY(KEY_MIN, b)) != (max) ? a : b;       \
+        else                                                                \
+            r = rv_fp_minmax(fmt, a, b, max, FL);                           \
+        FRD = REBOX(r);                                                     \
+        NEXT;                                                               \
+    } while (0)
 #define NEXT do { rec += SLOTS; goto *rec->h; } while (0)
 #define RD x[rec->rd]
 #define RS1 x[rec->rs1]

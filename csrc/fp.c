@@ -644,7 +644,36 @@ uint32_t rv_fp_host_take(void)
     return f;
 }
 
-void rv_fp_sync(rv_machine *m)
+uint32_t rv_fp_host_take_rare(void)
 {
-    m->fflags |= rv_fp_host_take();
+    const uint32_t f = status_flags(host_status());
+    if (f & ~(uint32_t)RV_FFLAG_NX) {
+        host_set_status(host_status() & ~STATUS_FLAG_BITS);
+        return f;
+    }
+    return 0;
+}
+
+uint32_t rv_fp_host_nx(void)
+{
+    return status_flags(host_status()) & RV_FFLAG_NX;
+}
+
+void rv_fp_host_clear(void)
+{
+    host_set_status(host_status() & ~STATUS_FLAG_BITS);
+}
+
+int rv_fp_host_fma(void)
+{
+#if defined(__x86_64__)
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("fma") != 0;
+    }
+    return known;
+#else
+    return 0;
+#endif
 }

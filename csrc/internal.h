@@ -249,10 +249,27 @@ typedef struct rv_fp_env {
     uint64_t status;        /* FPSR */
 } rv_fp_env;
 
-/* Take the host FPU's sticky flags, as fflags bits, and clear them. */
+/*
+ * The host FPU's sticky flags while a guest runs (docs/floating-point.md).
+ * The dispatch loop keeps one invariant: the only flag the host may hold
+ * that is not yet in m->fflags is NX. A host operation can raise anything
+ * else only with a result that is NaN, infinite, zero, subnormal or the
+ * smallest normal, and the handler folds the host flags at once for those
+ * (rv_fp_host_take_rare). So a read of fflags needs the host only while
+ * m->fflags lacks NX, and a write needs it only when the value written
+ * lacks NX (the host's NX must then go).
+ */
+/* Take the host's sticky flags, as fflags bits, and clear them. */
 uint32_t rv_fp_host_take(void);
-/* Fold the host's sticky flags into m->fflags and clear them. */
-void rv_fp_sync(rv_machine *m);
+/* The same when any flag but NX is up; otherwise 0, leaving the host's NX. */
+uint32_t rv_fp_host_take_rare(void);
+/* NX if the host's inexact flag is up, else 0; clears nothing. */
+uint32_t rv_fp_host_nx(void);
+/* Clear the host's sticky flags. */
+void rv_fp_host_clear(void);
+/* Whether an x86-64 host has FMA3 (the dispatch loop then fuses inline
+ * rather than calling libm's fma); 0 on other hosts. */
+int rv_fp_host_fma(void);
 /* Around a run: save the caller's FP environment and install the default
  * one; fold the flags into m->fflags (m may be NULL) and restore. */
 void rv_fp_enter(rv_fp_env *saved);
