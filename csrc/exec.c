@@ -96,6 +96,10 @@ static inline uint64_t D_BITS(double d)
     return u;
 }
 
+/* An FP register read straight as a double (it is stored as uint64_t). */
+typedef double rv_f64_alias __attribute__((may_alias));
+#define D_REG(r) (*(const rv_f64_alias *)&(r))
+
 static inline float F32_OF(uint64_t u)
 {
     float f;
@@ -198,12 +202,14 @@ static uint64_t orc_b(uint64_t v)
  * After a host operation in round-to-nearest-even. IEEE 754 lets it raise
  * a flag other than NX only with a result that is NaN, infinite, zero,
  * subnormal or exactly the smallest normal (UF, with tininess after
- * rounding); one unsigned compare on the result's magnitude finds those.
- * Their host flags are folded at once, so that NX is the only flag ever
- * pending in the host (the invariant in internal.h). A NaN is recomputed by
- * fp.c, which canonicalises it and sets NV itself: the host's NV is dropped.
+ * rounding). HOST_EDGE is true for those and for the rest of the smallest
+ * binade (a cheap test on the exponent field; folding is never wrong, only
+ * slower). Their host flags are folded at once, so that NX is the only flag
+ * ever pending in the host (the invariant in internal.h). A NaN is
+ * recomputed by fp.c, which canonicalises it and sets NV itself: the host's
+ * NV is dropped.
  */
-#define HOST_EDGE(absr, minnorm, inf) ((absr) - ((minnorm) + 1) >= (inf) - ((minnorm) + 1))
+#define HOST_EDGE(r, SHIFT, EMASK) (((((r) >> (SHIFT)) - 2) & (EMASK)) >= (EMASK) - 2)
 /*
  * aarch64 detects tininess before rounding, RISC-V (and x86) after: they
  * differ only for a result of magnitude exactly the smallest normal, whose
@@ -221,19 +227,23 @@ static uint64_t orc_b(uint64_t v)
 #else
 #define HOST_TININESS(absr, minnorm, hf, soft) do { } while (0)
 #endif
-#define HOST_RESULT(r, ABS, MINNORM, INF, soft) do {                        \
-        const uint64_t abs_ = (r) & (ABS);                                  \
-        if (RV_UNLIKELY(HOST_EDGE(abs_, MINNORM, INF))) {                   \
+#define HOST_RESULT(r, FMT, soft) do {                                      \
+        if (RV_UNLIKELY(HOST_EDGE(r, SHIFT_##FMT, EMASK_##FMT))) {           \
+            const uint64_t abs_ = (r) & ABS_##FMT;                          \
             uint32_t hf_ = rv_fp_host_take_rare();                          \
-            if (abs_ > (INF)) {                                             \
+            if (abs_ > INF_##FMT) {                                         \
                 m->fflags |= hf_ & ~(uint32_t)RV_FFLAG_NV;                  \
                 r = (soft);                                                 \
             } else {                                                        \
-                HOST_TININESS(abs_, MINNORM, hf_, soft);                    \
+                HOST_TININESS(abs_, MINNORM_##FMT, hf_, soft);              \
                 m->fflags |= hf_;                                           \
             }                                                               \
         }                                                                   \
     } while (0)
+#define SHIFT_S 23
+#define EMASK_S 0xffu
+#define SHIFT_D 52
+#define EMASK_D 0x7ffu
 #define ABS_S 0x7fffffffull
 #define MINNORM_S 0x00800000ull
 #define INF_S 0x7f800000ull
@@ -285,15 +295,16 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     uint32_t step_tail = 0;
     const rv_op trap = {table[RV_OP_STEP_TRAP], 0, 32, 0, 0, sizeof(rv_op)};
 
-    uint64_t *const f = m->f;
+    /* FP registers through m (x is at its start) rather than a pointer
+     * of their own: one base register for both files, nothing to spill. */
 #if RV_FP_HOST && defined(__x86_64__)
     const int host_fma = rv_fp_host_fma();
 #endif
 #define PC_OF(r) (ops_pc + (uint64_t)((r) - ops) * 2)
-#define FRD f[rec->rd]
-#define FRS1 f[rec->rs1]
-#define FRS2 f[rec->rs2]
-#define FRS3 f[((unsigned)rec->imm >> 3) & 31]
+#define FRD m->f[rec->rd]
+#define FRS1 m->f[rec->rs1]
+#define FRS2 m->f[rec->rs2]
+#define FRS3 m->f[((unsigned)rec->imm >> 3) & 31]
 #define FL (&m->fflags)
     /* The rounding mode of the instruction, frm for DYN; frm 5..7 then
      * makes it illegal. */
@@ -308,47 +319,53 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     })
     /* Two-operand (and sqrt) arithmetic: host fast path or fp.c. In the
      * soft expression, flp is where its flags go. */
-#define FP_ARITH(T, OF, BITS, ABS, MINNORM, INF, UNB, REBOX, expr, soft) do { \
+#define FP_ARITH(T, OF, BITS, FMT, UNB, REBOX, expr, soft) do { \
         const unsigned rm = FP_RM;                                          \
+        uint64_t r;                                                         \
+        if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
+            const T x = LOADF(OF, UNB, FRS1), y = LOADF(OF, UNB, FRS2);     \
+            (void)y;                                                        \
+            r = BITS(expr);                                                 \
+            HOST_RESULT(r, FMT, FP_SOFT2(UNB, soft));         \
+        } else {                                                            \
+            r = FP_SOFT2(UNB, soft);                                        \
+        }                                                                   \
+        FRD = REBOX(r);                                                     \
+        NEXT;                                                               \
+    } while (0)
+    /* The soft path's operands (a, b) and flag word (flp), read again
+     * from the registers, which nothing has written yet. */
+#define FP_SOFT2(UNB, soft) ({                                              \
         const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
         uint32_t *flp = FL;                                                 \
         (void)b;                                                            \
-        uint64_t r;                                                         \
-        if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
-            const T x = OF(a), y = OF(b);                                   \
-            (void)y;                                                        \
-            r = BITS(expr);                                                 \
-            HOST_RESULT(r, ABS, MINNORM, INF, soft);                        \
-        } else {                                                            \
-            r = (soft);                                                     \
-        }                                                                   \
-        FRD = REBOX(r);                                                     \
-        NEXT;                                                               \
-    } while (0)
+        (soft);                                                             \
+    })
 #define NO_BOX(v) (v)
-#define FP_S2(expr, soft) FP_ARITH(float, F32_OF, F32_BITS, ABS_S, MINNORM_S, INF_S, \
-                                   UNBOX, BOX, expr, soft)
-#define FP_D2(expr, soft) FP_ARITH(double, D_OF, D_BITS, ABS_D, MINNORM_D, INF_D, \
-                                   NO_BOX, NO_BOX, expr, soft)
+    /* A host operand: doubles straight from the register file, singles
+     * through UNBOX. NEGF flips the sign (exact, no flags) when neg != 0. */
+#define LOADF(OF, UNB, reg) (sizeof(OF(0)) == 8 ? D_REG(reg) : OF(UNB(reg)))
+#define NEGF(T, v, neg) ((neg) ? -(v) : (v))
+#define FP_S2(expr, soft) FP_ARITH(float, F32_OF, F32_BITS, S, UNBOX, BOX, expr, soft)
+#define FP_D2(expr, soft) FP_ARITH(double, D_OF, D_BITS, D, NO_BOX, NO_BOX, expr, soft)
     /* Fused multiply-add; na and nc negate the product and the addend. */
-#define FP_FMA(T, SFX, OF, BITS, ABS, MINNORM, INF, UNB, REBOX, fmt, na, nc) do { \
+#define FP_FMA(T, SFX, OF, BITS, FMT, UNB, REBOX, fmt, na, nc) do { \
         const unsigned rm = FP_RM;                                          \
-        const uint64_t a = UNB(FRS1) ^ (na), b = UNB(FRS2), c = UNB(FRS3) ^ (nc); \
-        uint32_t *flp = FL;                                                 \
         uint64_t r;                                                         \
         if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
-            r = BITS(HOST_FMA(T, SFX, OF(a), OF(b), OF(c)));                \
-            HOST_RESULT(r, ABS, MINNORM, INF, rv_fp_fma(fmt, a, b, c, rm, flp)); \
+            r = BITS(HOST_FMA(T, SFX, NEGF(T, LOADF(OF, UNB, FRS1), na),     \
+                              LOADF(OF, UNB, FRS2), NEGF(T, LOADF(OF, UNB, FRS3), nc))); \
+            HOST_RESULT(r, FMT, FP_SOFT3(UNB, fmt, na, nc));  \
         } else {                                                            \
-            r = rv_fp_fma(fmt, a, b, c, rm, flp);                           \
+            r = FP_SOFT3(UNB, fmt, na, nc);                                 \
         }                                                                   \
         FRD = REBOX(r);                                                     \
         NEXT;                                                               \
     } while (0)
-#define FP_S3(na, nc) FP_FMA(float, "ss", F32_OF, F32_BITS, ABS_S, MINNORM_S, INF_S, \
-                             UNBOX, BOX, 0, na, nc)
-#define FP_D3(na, nc) FP_FMA(double, "sd", D_OF, D_BITS, ABS_D, MINNORM_D, INF_D, \
-                             NO_BOX, NO_BOX, 1, na, nc)
+#define FP_SOFT3(UNB, fmt, na, nc)                                          \
+    rv_fp_fma(fmt, UNB(FRS1) ^ (na), UNB(FRS2), UNB(FRS3) ^ (nc), rm, FL)
+#define FP_S3(na, nc) FP_FMA(float, "ss", F32_OF, F32_BITS, S, UNBOX, BOX, 0, na, nc)
+#define FP_D3(na, nc) FP_FMA(double, "sd", D_OF, D_BITS, D, NO_BOX, NO_BOX, 1, na, nc)
     /* FEQ, FLT, FLE: integer order keys unless a NaN is involved. */
 #define FP_CMP(fmt, UNB, NAN, KEY, op, cmpop) do {                          \
         const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
