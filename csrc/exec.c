@@ -366,6 +366,27 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     rv_fp_fma(fmt, UNB(FRS1) ^ (na), UNB(FRS2), UNB(FRS3) ^ (nc), rm, FL)
 #define FP_S3(na, nc) FP_FMA(float, "ss", F32_OF, F32_BITS, S, UNBOX, BOX, 0, na, nc)
 #define FP_D3(na, nc) FP_FMA(double, "sd", D_OF, D_BITS, D, NO_BOX, NO_BOX, 1, na, nc)
+    /* FCVT to an integer in RTZ (C's casts) on the host when the value is
+     * surely in range: truncation is exact IEEE, NX lands in the host's
+     * flags. Anything else (other modes, NaN, saturation) goes to fp.c.
+     * The limit is on the biased exponent: |x| < 2^k for e < bias + k. */
+#define FP_TO_INT(fmt, bits, OF, SHIFT, EMASK, BIAS) do {                   \
+        const unsigned rm = FP_RM, kind = ((unsigned)rec->imm >> 3) & 3;    \
+        const uint64_t a = (bits);                                          \
+        const unsigned sign = (unsigned)(a >> (SHIFT)) >> (fmt ? 11 : 8) & 1; \
+        const unsigned e = (unsigned)(a >> (SHIFT)) & (EMASK);              \
+        static const uint8_t k_[8] = {31, 31, 32, 0, 63, 63, 63, 0};        \
+        if (RV_FP_HOST && rm == RV_RM_RTZ && e < (unsigned)(BIAS) + k_[kind * 2 + sign]) { \
+            const int64_t t_ = (int64_t)OF(a);                              \
+            RD = kind < RV_CVT_L ? SX32(t_) : (uint64_t)t_;                 \
+        } else {                                                            \
+            RD = rv_fp_to_int(fmt, a, kind, rm, FL);                        \
+        }                                                                   \
+        NEXT;                                                               \
+    } while (0)
+    /* The integer operand of FCVT.S/D.*: W sign-extended, WU zero-extended. */
+#define INT_OPERAND(v, kind) ((kind) == RV_CVT_W ? (int64_t)(int32_t)(v) :    \
+                              (kind) == RV_CVT_WU ? (int64_t)(uint32_t)(v) : (int64_t)(v))
     /* FEQ, FLT, FLE: integer order keys unless a NaN is involved. */
 #define FP_CMP(fmt, UNB, NAN, KEY, op, cmpop) do {                          \
         const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
