@@ -661,7 +661,9 @@ uint32_t rv_fp_host_nx(void)
 
 void rv_fp_host_clear(void)
 {
-    host_set_status(host_status() & ~STATUS_FLAG_BITS);
+    /* Reading is cheaper than writing (which serialises the FPU). */
+    if (host_status() & STATUS_FLAG_BITS)
+        host_set_status(host_status() & ~STATUS_FLAG_BITS);
 }
 
 int rv_fp_host_fma(void)
