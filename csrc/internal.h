@@ -267,6 +267,11 @@ uint32_t rv_fp_host_take_rare(void);
 uint32_t rv_fp_host_nx(void);
 /* Clear the host's sticky flags. */
 void rv_fp_host_clear(void);
+/* fpexec.c: execute F/D/FP-CSR instruction rec (operation op) whole in
+ * integer code, after its handler's rounding-mode check. host says that
+ * the handler computed it on the host and found an edge result (its host
+ * flags are then replaced by the exact ones). */
+void rv_fp_slow(rv_machine *m, unsigned op, const rv_op *rec, int host);
 /* Whether an x86-64 host has FMA3 (the dispatch loop then fuses inline
  * rather than calling libm's fma); 0 on other hosts. */
 int rv_fp_host_fma(void);
