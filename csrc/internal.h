@@ -254,14 +254,13 @@ typedef struct rv_fp_env {
  * The dispatch loop keeps one invariant: the only flag the host may hold
  * that is not yet in m->fflags is NX. A host operation can raise anything
  * else only with a result that is NaN, infinite, zero, subnormal or the
- * smallest normal, and the handler folds the host flags at once for those
- * (rv_fp_host_take_rare). So a read of fflags needs the host only while
- * m->fflags lacks NX, and a write needs it only when the value written
- * lacks NX (the host's NX must then go).
+ * smallest normal; the handler sends those to rv_fp_slow, which takes the
+ * host's flags at once and computes the exact ones. So a read of fflags
+ * needs the host only while m->fflags lacks NX, and a write needs it only
+ * when the value written lacks NX (the host's NX must then go).
  */
-/* Take the host's sticky flags, as fflags bits, and clear them. */
-uint32_t rv_fp_host_take(void);
-/* The same when any flag but NX is up; otherwise 0, leaving the host's NX. */
+/* The host's sticky flags, as fflags bits, when any flag but NX is up
+ * (and then clears them all); otherwise 0, leaving the host's NX. */
 uint32_t rv_fp_host_take_rare(void);
 /* NX if the host's inexact flag is up, else 0; clears nothing. */
 uint32_t rv_fp_host_nx(void);
