@@ -267,15 +267,14 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
 #define FRS1 m->f[rec->rs1]
 #define FRS2 m->f[rec->rs2]
 #define FRS3 m->f[((unsigned)rec->imm >> 3) & 31]
-    /* The rounding mode of the instruction, frm for DYN; frm 5..7 then
-     * makes it illegal. */
+    /* The rounding mode of the instruction, frm for DYN (as stock
+     * compilers emit nearly everywhere: a select, not a jump); frm 5..7
+     * then makes it illegal. */
 #define FP_RM ({                                                            \
-        unsigned r_ = (unsigned)rec->imm & 7;                               \
-        if (r_ == RV_RM_DYN) {                                              \
-            r_ = m->frm;                                                    \
-            if (RV_UNLIKELY(r_ > RV_RM_RMM))                                \
-                goto illegal_rm;                                            \
-        }                                                                   \
+        const unsigned s_ = (unsigned)rec->imm & 7, f_ = m->frm;            \
+        const unsigned r_ = s_ == RV_RM_DYN ? f_ : s_;                      \
+        if (RV_UNLIKELY(r_ > RV_RM_RMM))                                    \
+            goto illegal_rm;                                                \
         r_;                                                                 \
     })
     /*
