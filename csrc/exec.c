@@ -21,12 +21,14 @@
 
 static int run(rv_machine *m, uint64_t budget, const void *const **labels_out);
 
-static const void *const *labels(void)
+/* The handler addresses live inside run(); it hands them out once, when the
+ * library is loaded and before any thread can decode a page, so that slices
+ * running in parallel threads (without the GIL) only ever read this. */
+static const void *const *label_table;
+
+__attribute__((constructor)) static void init_label_table(void)
 {
-    static const void *const *table;
-    if (!table)
-        run(NULL, 0, &table);
-    return table;
+    run(NULL, 0, &label_table);
 }
 
 rv_page *rv_code_page(rv_machine *m, uint64_t page)
@@ -40,7 +42,7 @@ rv_page *rv_code_page(rv_machine *m, uint64_t page)
     if (!pg)
         return NULL;
     rv_decode_page(m, page, pg);
-    const void *const *tab = labels();
+    const void *const *tab = label_table;
     for (int s = 0; s < RV_SLOTS_ALL; s++)
         pg->ops[s].h = tab[(uintptr_t)pg->ops[s].h +
                            (pg->ops[s].next == sizeof(rv_op) ? RV_OP_COUNT : 0)];

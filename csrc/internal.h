@@ -10,6 +10,23 @@
 #error "rvdist's core assumes a little-endian host (guest memory is accessed in place)"
 #endif
 
+/* rvcore.h writes array sizes as numbers (cffi parses it too): tie each to
+ * the constant it stands for. */
+#define RV_COUNT(type, field) (sizeof(((type *)0)->field) / sizeof(((type *)0)->field[0]))
+_Static_assert(RV_COUNT(rv_machine, cost) == RV_NCLASSES, "rv_machine.cost: one per cost class");
+_Static_assert(RV_COUNT(rv_machine, x) == 33, "rv_machine.x: 32 registers and the x0 sink");
+_Static_assert(RV_COUNT(rv_snap_record, costs) == RV_NCLASSES, "rv_snap_record.costs: one per class");
+_Static_assert(RV_COUNT(rv_snap_record, text_len) == RV_SNAP_TEXTS, "rv_snap_record.text_len");
+_Static_assert(RV_COUNT(rv_snap_record, x) == 32, "rv_snap_record.x: the 32 registers");
+_Static_assert(RV_COUNT(rv_machine, f) == 32, "rv_machine.f: the 32 FP registers");
+_Static_assert(RV_COUNT(rv_snap_record, f) == 32, "rv_snap_record.f: the 32 FP registers");
+_Static_assert(RV_COUNT(rv_snap_record, error) == 6, "rv_snap_record.error: six words");
+_Static_assert(RV_COUNT(rv_snap_record, brk) == 3, "rv_snap_record.brk: brk, brk_min, brk_max");
+/* The record is format version RV_SNAP_FORMAT's: a change of its size is a new format. */
+_Static_assert(RV_SNAP_FORMAT != 3 || sizeof(rv_snap_record) == 976,
+               "rv_snap_record changed: bump RV_SNAP_FORMAT and docs/snapshot-format.md");
+_Static_assert(RV_SNAP_BLOCK_ENTRY == 4 * sizeof(uint32_t), "a block table entry is four u32");
+
 #define RV_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RV_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

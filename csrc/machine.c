@@ -53,9 +53,9 @@ static rv_machine *machine_new(uint64_t mem_size, int keep_stale)
     m->stale = r.dirty;
     if (!keep_stale)
         rv_zero_stale(m);
-    m->max_cycles = UINT64_MAX;
+    m->max_cycles = RV_NO_LIMIT;
     m->reservation = RV_NO_RESERVATION;
-    m->out_cap = 1 << 20;
+    m->out_cap = RV_DEFAULT_OUTPUT_LIMIT;
     for (int i = 0; i < RV_NCLASSES; i++)
         m->cost[i] = 1;
     return m;
@@ -244,5 +244,40 @@ int rv_finish_host_call(rv_machine *m)
     if (m->status != RV_HOST_CALL)
         return -1;
     m->status = RV_READY;
+    return 0;
+}
+
+int rv_fail_host_call(rv_machine *m, int kind)
+{
+    if (m->status != RV_HOST_CALL || (kind != RV_ERR_SYSCALL && kind != RV_ERR_HOST))
+        return -1;
+    m->err_kind = kind;
+    m->err_pc = m->host_call_pc;
+    m->err_addr = 0;
+    m->pc = m->host_call_pc;
+    m->status = RV_ERROR;
+    return 0;
+}
+
+void rv_set_max_cycles(rv_machine *m, uint64_t max_cycles)
+{
+    m->max_cycles = max_cycles;
+    if (m->status == RV_ERROR && m->err_kind == RV_ERR_CYCLES) {
+        m->status = RV_READY;
+        m->err_kind = RV_ERR_NONE;
+    }
+}
+
+void rv_set_output_limit(rv_machine *m, uint64_t limit)
+{
+    m->out_cap = limit;
+}
+
+int rv_set_brk_range(rv_machine *m, uint64_t brk_min, uint64_t brk_max)
+{
+    if (brk_min > brk_max || brk_max > m->mem_size)
+        return -1;
+    m->brk_min = m->brk = brk_min;
+    m->brk_max = brk_max;
     return 0;
 }

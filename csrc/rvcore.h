@@ -68,6 +68,13 @@
 #define RV_NCLASSES 14
 #define RV_MAX_COST 1000000
 
+/* Largest guest memory a machine may have (4 GiB). */
+#define RV_MAX_MEMORY 4294967296
+/* Default cap on captured stdout and on captured stderr, each (16 MiB). */
+#define RV_DEFAULT_OUTPUT_LIMIT 16777216
+/* max_cycles when there is no limit. */
+#define RV_NO_LIMIT 0xffffffffffffffff
+
 #define RV_NO_RESERVATION 0xffffffffffffffff
 
 /* Floating point (docs/floating-point.md). fflags bits, as in fcsr. */
@@ -106,15 +113,17 @@ typedef struct rv_buf {
 } rv_buf;
 
 /*
- * The whole machine is this one plain struct. Python reads and writes the
- * register file, pc and counters directly; everything under "internal" is
- * owned by the C side.
+ * The whole machine is this one plain struct. Python may read its fields
+ * (and guest memory, to snapshot it), but writes only the register file and
+ * pc: every other change of state goes through a function below, so that
+ * the core alone keeps its fields consistent. Fields under "internal" are
+ * the core's own.
  */
 typedef struct rv_machine {
     uint64_t x[33];           /* x[32] is a sink: writes to x0 land there */
     uint64_t pc;
     uint64_t cycles;
-    uint64_t max_cycles;      /* UINT64_MAX: no limit */
+    uint64_t max_cycles;      /* RV_NO_LIMIT: no limit */
     uint64_t slice_start;     /* cycles when rv_run_slice was last entered */
     uint64_t reservation;     /* LR/SC reserved address or RV_NO_RESERVATION */
     int32_t status;           /* RV_READY, RV_EXITED, RV_ERROR, RV_HOST_CALL */
@@ -172,7 +181,8 @@ typedef struct rv_machine {
 
 /* Create a machine with mem_size bytes (a multiple of RV_PAGE_SIZE) of zeroed
  * guest memory; untouched pages cost no host memory. NULL if out of memory.
- * The memory may come from the pool of memory that rv_free keeps. */
+ * The memory may come from the pool of memory that rv_free keeps. A new
+ * machine has no cycle limit, every cost 1 and RV_DEFAULT_OUTPUT_LIMIT. */
 rv_machine *rv_new(uint64_t mem_size);
 void rv_free(rv_machine *m);
 
@@ -376,9 +386,30 @@ int rv_run(rv_machine *m, uint64_t budget);
  * treated as INT64_MAX. */
 int64_t rv_run_slice(rv_machine *m, uint64_t budget);
 
+/* State changes the embedder asks for. */
+
 /* Finish a pending host call: a0 holds its result; the guest continues
  * after the ecall on the next rv_run(). Returns -1 if none is pending. */
 int rv_finish_host_call(rv_machine *m);
+
+/* Fail a pending host call with kind RV_ERR_SYSCALL (nobody serves it) or
+ * RV_ERR_HOST (its handler failed): the machine stops in RV_ERROR with pc
+ * and err_pc at the ecall. Returns -1 (changing nothing) if no host call is
+ * pending or kind is neither. */
+int rv_fail_host_call(rv_machine *m, int kind);
+
+/* Set the cycle limit (RV_NO_LIMIT lifts it). A machine stopped by
+ * RV_ERR_CYCLES is READY again, to run on from exactly where it stopped (or
+ * to stop there again if the new limit does not let the next instruction in). */
+void rv_set_max_cycles(rv_machine *m, uint64_t max_cycles);
+
+/* Set the cap on captured stdout and on captured stderr, each. Output
+ * already captured stays; the next write past the cap fails the guest. */
+void rv_set_output_limit(rv_machine *m, uint64_t limit);
+
+/* Set the range brk may move in and put the break at brk_min (process
+ * start). Returns -1 (changing nothing) unless brk_min <= brk_max <= memory. */
+int rv_set_brk_range(rv_machine *m, uint64_t brk_min, uint64_t brk_max);
 
 /*
  * The Linux user ABI (docs/linux-abi.md): the core serves the syscalls of

@@ -36,7 +36,7 @@ static size_t check_record(const rv_snap_record *r)
     if (!(r->flags & RV_SNAP_HAS_MAX_CYCLES) && r->max_cycles)
         return F(max_cycles) + 1;
     if (r->memory_size % RV_PAGE_SIZE || r->memory_size < RV_PAGE_SIZE ||
-        r->memory_size > ((uint64_t)1 << 32))
+        r->memory_size > RV_MAX_MEMORY)
         return F(memory_size) + 1;
     for (int i = 0; i < RV_NCLASSES; i++)
         if (r->costs[i] < 1 || r->costs[i] > RV_MAX_COST)
@@ -203,7 +203,7 @@ void rv_snap_get_state(const rv_machine *m, rv_snap_record *r)
     r->core_version = RV_CORE_VERSION;
     r->memory_size = m->mem_size;
     r->output_limit = m->out_cap;
-    if (m->max_cycles != UINT64_MAX) {
+    if (m->max_cycles != RV_NO_LIMIT) {
         r->flags |= RV_SNAP_HAS_MAX_CYCLES;
         r->max_cycles = m->max_cycles;
     }

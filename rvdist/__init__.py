@@ -12,7 +12,13 @@ stopped::
     print(r.state, r.exit_code, m.stdout)
 """
 
-from rvdist.errors import (
+from rvdist import _origin
+
+# Before anything imports the C core: a source tree without it must not
+# shadow the installed package (it does so in Ray's workers; see _origin).
+_origin.check(__name__, __path__)
+
+from rvdist.errors import (  # noqa: E402
     Breakpoint,
     ConfigError,
     CyclesExceeded,
@@ -26,9 +32,9 @@ from rvdist.errors import (
     SnapshotError,
     UnsupportedSyscall,
 )
-from rvdist.machine import SUSPEND, Machine, Registers, RunResult
-from rvdist.program import Program, Segment
-from rvdist.snapshot import Snapshot
+from rvdist.machine import SUSPEND, Machine, Registers, RunResult  # noqa: E402
+from rvdist.program import Program, Segment  # noqa: E402
+from rvdist.snapshot import Snapshot  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,18 @@ code when it exits; 75 when it was suspended to a snapshot
 (``--suspend-to``); 124 when it runs out of cycles (``--max-cycles``); 125
 for any other guest error (fault, illegal instruction, unsupported syscall,
 ...); 2 for bad input (unreadable or invalid program or snapshot, bad
-option values).
+option values); 69 when no Ray cluster answers at ``--address`` or no host
+can start on it; 130 or 143 when stopped by SIGINT (Ctrl-C) or SIGTERM.
+
+Every command keeps stdout for its results (JSON lines, or the guest's own
+output). Diagnostics go to stderr; Ray's own messages are dropped unless
+``--verbose`` sends them to stderr too.
+
+One status vocabulary everywhere (``run --json``, ``resume --json``, batch
+results, :class:`rvdist.JobResult` and :meth:`rvdist.Job.status`):
+``done`` (the guest exited: see ``exit_code``), ``failed`` (see ``error``),
+``cancelled``, ``suspended`` (``--suspend-to``; or waiting for a slot), and
+for a job not ended yet ``pending`` or ``running``.
 """
 
 from __future__ import annotations
@@ -13,23 +24,40 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
+import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, Optional, Sequence, Union
+from typing import Any, Iterator, NoReturn, Optional, Sequence, TextIO
 
 from rvdist import __version__
-from rvdist.errors import CyclesExceeded, RvError
+from rvdist.errors import ClusterUnavailable, ConfigError, CyclesExceeded, RvError
 from rvdist.machine import Machine
+from rvdist.outdir import write_out_dir
 from rvdist.program import Program
 from rvdist.snapshot import Snapshot
 from rvdist.units import parse_count, parse_size
 
+EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_CYCLES = 124
 EXIT_GUEST_ERROR = 125
 EXIT_SUSPENDED = 75     # EX_TEMPFAIL: not finished, resumable
+EXIT_UNAVAILABLE = 69   # EX_UNAVAILABLE: no cluster answered, or no host could start
 DEFAULT_SLICE_CYCLES = 10_000_000
+DEFAULT_CONNECT_TIMEOUT = 30.0      # rvdist.connect's; not imported, so --local never loads Ray
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived: stop cleanly and exit 128 + ``signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,8 +65,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if "--json" in sys.argv[1:]:
-            _emit_json({"status": "error", "exit_code": None,
-                        "error": {"kind": "usage", "message": message, "pc": None, "address": None}})
+            _emit_json({"status": "failed", "exit_code": None,
+                        "error": {"kind": "usage", "message": message, "pc": None, "address": None}},
+                       sys.stdout)
             raise SystemExit(EXIT_BAD_INPUT)
         super().error(message)
 
@@ -65,7 +94,22 @@ def _positive_count(text: str) -> int:
 
 
 EXIT_EPILOG = ("Exit status: the guest's exit code; 75 if suspended to a snapshot; 124 if it ran "
-               "out of cycles; 125 on any other guest error; 2 on bad input.")
+               "out of cycles; 125 on any other guest error; 2 on bad input; 69 if no Ray cluster "
+               "answers or no host can start; 130 or 143 if stopped by SIGINT or SIGTERM.")
+
+
+def _ray_options(parser: argparse.ArgumentParser, address: bool = True) -> None:
+    """The options of every command that runs on Ray."""
+    if address:
+        parser.add_argument("--address", default=None, metavar="ADDR",
+                            help="join this Ray cluster ('auto' for the one on this machine); by "
+                            "default an embedded local Ray is started (inside 'ray job submit', "
+                            "the job's cluster)")
+        parser.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
+                            metavar="SECONDS", help="give up when no cluster answers at --address "
+                            f"within this many seconds (default {DEFAULT_CONNECT_TIMEOUT:g})")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's own messages and rvdist's progress notes on stderr")
 
 
 def _file_option(text: str) -> tuple[str, str]:
@@ -116,21 +160,6 @@ def _job_spec(args: argparse.Namespace) -> dict[str, Any]:
             "start_time": start, "file_limit": args.file_limit}
 
 
-def write_out_dir(out_dir: Union[str, Path], files: dict[str, bytes]) -> None:
-    """Write the guest's created files under ``out_dir`` (guest path /a/b -> out_dir/a/b)."""
-    root = Path(out_dir)
-    for guest, data in files.items():
-        parts = [p for p in guest.split("/") if p not in ("", ".")]
-        if not parts or ".." in parts:
-            continue        # guest paths are normalised absolute paths: never happens
-        target = root.joinpath(*parts)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        except OSError as e:
-            raise ValueError(f"cannot write {target}: {e.strerror or e}") from None
-
-
 def _suspend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suspend-to", metavar="FILE", default=None,
                         help="when --max-cycles runs out, write a snapshot to FILE and exit 75 "
@@ -146,7 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one RISC-V ELF program",
                          description="Run a RISC-V ELF program in cycle slices. Guest stdout "
-                         "and stderr pass through; rvdist exits with the guest's exit code.",
+                         "and stderr pass through; rvdist exits with the guest's exit code. By "
+                         "default the program runs as a job on Ray: an embedded local Ray, which "
+                         "takes some seconds to start and stop, or the cluster --address names. "
+                         "Prefer --local for short programs and quick one-off runs: it starts in "
+                         "a fraction of a second and streams output as the guest writes it. Ray "
+                         "pays off on a cluster, or for long jobs that should survive the loss "
+                         "of a node.",
                          epilog=EXIT_EPILOG)
     run.add_argument("program", metavar="PROGRAM", help="path of a RISC-V ELF executable")
     run.add_argument("args", metavar="ARGS", nargs="*",
@@ -167,11 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print one JSON object with the result (guest output inside it)")
     run.add_argument("--local", action="store_true",
-                     help="run in this process instead of as a job on Ray (output then streams "
-                     "as the guest writes it; implied by --suspend-to)")
-    run.add_argument("--address", default=None, metavar="ADDR",
-                     help="join this Ray cluster ('auto' for the one on this machine); by default "
-                     "an embedded local Ray is started")
+                     help="run in this process instead of as a job on Ray: no Ray start-up "
+                     "(seconds), so prefer it for short programs; output streams as the guest "
+                     "writes it (implied by --suspend-to)")
+    _ray_options(run)
     _job_options(run)
     _suspend_options(run)
     run.set_defaults(func=cmd_run)
@@ -208,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "any job failed or exited non-zero, 2 on a bad manifest.")
     batch.add_argument("manifest", metavar="MANIFEST", help="jobs: .jsonl/.json lines or .yaml")
     batch.add_argument("--out", metavar="FILE", default=None, help="write the results here (JSON lines)")
-    batch.add_argument("--address", default=None, help="join this Ray cluster ('auto' for the local one)")
+    _ray_options(batch)
     batch.add_argument("--slice-cycles", type=_positive_count, default=DEFAULT_SLICE_CYCLES, metavar="N",
                        help=f"cycles per slice (default {DEFAULT_SLICE_CYCLES:,})")
     batch.add_argument("--quiet", action="store_true", help="no progress line")
@@ -218,14 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--resume", action="store_true",
                        help="continue the batch whose checkpoints are in --checkpoint-dir: recorded "
                        "results are reported without running again, other jobs go on from their "
-                       "last checkpoint")
+                       "last checkpoint; each job that starts over is named on stderr, with the "
+                       "reason, and files of no job of the manifest are listed and left alone")
     batch.add_argument("--checkpoint-cycles", type=_positive_count, default=None, metavar="N",
                        help="checkpoint each job every N cycles (default 1G)")
     batch.add_argument("--events", metavar="FILE", default=None,
                        help="write every job's events (slices, checkpoints, migrations, "
-                       "preemptions, recoveries) to FILE as JSON lines")
+                       "preemptions, recoveries) to FILE as JSON lines, as they happen "
+                       "(appended to the file with --resume)")
     batch.add_argument("--out-dir", metavar="DIR", default=None,
-                       help="write the files each job created under DIR/<job name>/")
+                       help="write the files each job created under DIR/<job name>/ (DIR/<job id>/ "
+                       "for a job without a name)")
     batch.set_defaults(func=cmd_batch, json=False)
 
     demo = sub.add_parser("demo", help="run the bundled example programs and check every result",
@@ -235,31 +272,63 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object with all results")
     demo.add_argument("--seed", type=int, default=2026, help="seed of the random slice sizes")
     demo.add_argument("--no-ray", action="store_true", help="skip the part on the embedded local Ray")
+    _ray_options(demo, address=False)
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
+def _in_ray_job_working_dir() -> bool:
+    """Whether this process is a ``ray job submit`` driver run in a copy of a working dir."""
+    try:
+        config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+        return bool((config.get("runtime_env") or {}).get("working_dir"))
+    except (ValueError, AttributeError):
+        return False
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from rvdist.batch import run_batch
-    try:
-        return run_batch(Path(args.manifest), Path(args.out) if args.out else None, args.address,
-                         args.slice_cycles, args.quiet,
-                         checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
-                         resume=args.resume, checkpoint_cycles=args.checkpoint_cycles,
-                         events=Path(args.events) if args.events else None,
-                         out_dir=Path(args.out_dir) if args.out_dir else None)
-    except RvError as e:
-        return _bad_input(args, e)
+    if _in_ray_job_working_dir():
+        for option in ("out", "events", "checkpoint_dir", "out_dir"):
+            value = getattr(args, option)
+            if value and not Path(value).is_absolute():
+                print(f"rvdist: warning: --{option.replace('_', '-')} {value} is relative, and "
+                      f"this Ray job runs in a temporary copy of its working directory, which "
+                      f"Ray deletes: give an absolute path to keep it", file=sys.stderr, flush=True)
+    return run_batch(Path(args.manifest), Path(args.out) if args.out else None, args.address,
+                     args.slice_cycles, args.quiet,
+                     checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
+                     resume=args.resume, checkpoint_cycles=args.checkpoint_cycles,
+                     events=Path(args.events) if args.events else None,
+                     out_dir=Path(args.out_dir) if args.out_dir else None,
+                     results=args.results, executor_options=_executor_options(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from rvdist import demo
-    return demo.main(json_output=args.json, seed=args.seed, ray=not args.no_ray)
+    return demo.main(json_output=args.json, seed=args.seed, ray=not args.no_ray,
+                     out=args.results, executor_options=_executor_options(args))
 
 
-def _emit_json(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Executor options from the Ray options of the command line."""
+    from rvdist import connect
+
+    def hang(message: str) -> None:     # ray.init is stuck where it cannot be interrupted
+        print(f"rvdist: error: {message}", file=sys.stderr, flush=True)
+        os._exit(EXIT_UNAVAILABLE)
+
+    connect.set_hang_handler(hang)
+    opts: dict[str, Any] = {"connect_timeout": getattr(args, "connect_timeout",
+                                                       DEFAULT_CONNECT_TIMEOUT)}
+    if args.verbose:
+        opts["ray_init"] = {"log_to_driver": True, "logging_level": logging.INFO}
+    return opts
+
+
+def _emit_json(obj: dict[str, Any], out: TextIO) -> None:
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
 
 
 def _text_fields(name: str, data: bytes) -> dict[str, Any]:
@@ -271,14 +340,15 @@ def _text_fields(name: str, data: bytes) -> dict[str, Any]:
                 f"{name}_base64": base64.b64encode(data).decode("ascii")}
 
 
-def _bad_input(args: argparse.Namespace, err: Exception) -> int:
-    if args.json:
+def _bad_input(args: argparse.Namespace, err: Exception, code: int = EXIT_BAD_INPUT) -> int:
+    """Report an error that stopped the command, in one line (or one JSON object)."""
+    if getattr(args, "json", False):
         info = err.to_dict() if isinstance(err, RvError) else \
             {"kind": "input", "message": str(err), "pc": None, "address": None}
-        _emit_json({"status": "error", "exit_code": None, "error": info})
+        _emit_json({"status": "failed", "exit_code": None, "error": info}, args.results)
     else:
-        print(f"rvdist: error: {err}", file=sys.stderr)
-    return EXIT_BAD_INPUT
+        print(f"rvdist: error: {err}", file=sys.stderr, flush=True)
+    return code
 
 
 def _cost_model(spec: str) -> Any:
@@ -313,46 +383,55 @@ def cmd_run(args: argparse.Namespace) -> int:
                           cost_model=_cost_model(args.cost_model),
                           max_cycles=None if args.suspend_to else args.max_cycles,
                           output_limit=args.output_limit, **_job_spec(args))
+    except ClusterUnavailable:
+        raise
     except (RvError, ValueError) as e:
         return _bad_input(args, e)
     return _drive(args, machine)
 
 
 def _run_on_ray(args: argparse.Namespace, program: Program, stdin: bytes) -> int:
-    """``rvdist run`` as one job on the executor; output is printed when it ends."""
+    """``rvdist run`` as one job on the executor; output is printed when it ends
+    (before Ray shuts down, which takes another second or so)."""
     from rvdist.executor import Executor
 
     started = time.perf_counter()
-    with Executor(address=args.address, slice_cycles=args.slice_cycles) as ex:
+    options = _executor_options(args)
+    if args.address is None and not os.environ.get("RAY_ADDRESS"):
+        # An embedded Ray for one job: one CPU, so Ray prestarts one worker
+        # process instead of one per core, and the one host takes it.
+        options["ray_init"] = {"num_cpus": 1, **options.get("ray_init", {})}
+    # One job needs one host per node (more only to survive a node's loss).
+    with Executor(address=args.address, slice_cycles=args.slice_cycles, slots_per_node=1,
+                  **options) as ex:
         r = ex.submit(program, args=args.args, stdin=stdin, memory_size=args.memory,
                       cost_model=_cost_model(args.cost_model), max_cycles=args.max_cycles,
                       output_limit=args.output_limit, **_job_spec(args)).result()
-    elapsed = time.perf_counter() - started
-    if r.status == "done":
-        status = "exited"
-    elif r.error and r.error.get("kind") in ("config", "program"):
+        return _report_job(args, program, r, time.perf_counter() - started)
+
+
+def _report_job(args: argparse.Namespace, program: Program, r: Any, elapsed: float) -> int:
+    """Print a job's result as ``rvdist run`` does, and return its exit status."""
+    if r.status != "done" and r.error and r.error.get("kind") in ("config", "program"):
         return _bad_input(args, ValueError(r.error["message"]))
-    else:
-        status = "error"
     if args.out_dir and r.files:
         try:
             write_out_dir(args.out_dir, r.files)
-        except ValueError as e:
+        except ConfigError as e:
             return _bad_input(args, e)
     if args.json:
-        _emit_json({"status": status, "exit_code": r.exit_code, "cycles": r.cycles,
+        _emit_json({"status": r.status, "exit_code": r.exit_code, "cycles": r.cycles,
                     "slices": r.slices, "program": {"name": program.name, "digest": program.digest},
                     "cost_model": args.cost_model, "wall_seconds": round(elapsed, 6),
                     "nodes": r.nodes, "migrations": r.migrations,
                     **_text_fields("stdout", r.stdout), **_text_fields("stderr", r.stderr),
-                    "files": sorted(r.files), "error": r.error})
+                    "files": sorted(r.files), "error": r.error}, args.results)
     else:
-        for data, stream in ((r.stdout, sys.stdout), (r.stderr, sys.stderr)):
-            stream.buffer.write(data)
-            stream.flush()
+        _write_bytes(args.results, r.stdout)
+        _write_bytes(sys.stderr, r.stderr)
         if r.error is not None:
             print(f"rvdist: guest error: {r.error['message']}", file=sys.stderr)
-    if status == "exited":
+    if r.status == "done":
         return (r.exit_code or 0) & 0xFF
     return EXIT_CYCLES if r.error and r.error.get("kind") == "cycles_exceeded" else EXIT_GUEST_ERROR
 
@@ -373,6 +452,7 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
     """Run a machine in slices to the end (or to --max-cycles with --suspend-to)."""
     passthrough = not args.json
     sent = [machine.output_length(1), machine.output_length(2)]   # a resumed run printed these
+    streams = (args.results, sys.stderr)
     limit = args.max_cycles if args.suspend_to else None
     slices = 0
     suspended = False
@@ -383,7 +463,7 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
         result = machine.run(remaining if capped else args.slice_cycles)
         slices += 1
         if passthrough:
-            _pass_output(machine, sent)
+            _pass_output(machine, sent, streams)
         if result.done or result.state == "host_call":
             break
         if capped:      # the next instruction would pass --max-cycles
@@ -401,12 +481,12 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
         snapshot_info = {"path": str(args.suspend_to), "id": snap.id,
                          "bytes": snap.info()["encoded_bytes"]}
 
-    status = "suspended" if suspended else ("exited" if result.state == "exited" else "error")
+    status = "suspended" if suspended else ("done" if result.state == "exited" else "failed")
     created = machine.files()
     if args.out_dir and created and not suspended:
         try:
             write_out_dir(args.out_dir, created)
-        except ValueError as e:
+        except ConfigError as e:
             return _bad_input(args, e)
     if args.json:
         obj: dict[str, Any] = {
@@ -424,7 +504,7 @@ def _drive(args: argparse.Namespace, machine: Machine) -> int:
         }
         if snapshot_info:
             obj["snapshot"] = snapshot_info
-        _emit_json(obj)
+        _emit_json(obj, args.results)
     elif suspended:
         print(f"rvdist: suspended at {machine.cycles} cycles; snapshot written to "
               f"{args.suspend_to}", file=sys.stderr)
@@ -444,33 +524,114 @@ def cmd_snapshot_info(args: argparse.Namespace) -> int:
     except RvError as e:
         return _bad_input(args, e)
     if args.json:
-        _emit_json(info)
+        _emit_json(info, args.results)
         return 0
     width = max(len(k) for k in info)
     for k, v in info.items():
         if isinstance(v, dict):
             v = ", ".join(f"{a}={b}" for a, b in v.items())
-        print(f"{k:<{width}}  {v}")
+        print(f"{k:<{width}}  {v}", file=args.results)
     return 0
 
 
-def _pass_output(machine: Machine, sent: list[int]) -> None:
+def _write_bytes(stream: TextIO, data: bytes) -> None:
+    stream.flush()
+    stream.buffer.write(data)
+    stream.buffer.flush()
+
+
+def _pass_output(machine: Machine, sent: list[int], streams: tuple[TextIO, TextIO]) -> None:
     """Forward what the guest wrote since the last slice."""
-    for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+    for fd, stream in ((1, streams[0]), (2, streams[1])):
         if machine.output_length(fd) > sent[fd - 1]:
             data = machine.output_since(fd, sent[fd - 1])
             sent[fd - 1] += len(data)
-            stream.buffer.write(data)
-            stream.flush()
+            _write_bytes(stream, data)
+
+
+@contextmanager
+def _results_stdout(verbose: bool) -> Iterator[TextIO]:
+    """Keep this process's stdout for results only, and yield the stream to write them to.
+
+    fd 1 is pointed at /dev/null (at stderr with ``verbose``) for as long as
+    the command runs, so that nothing else reaches it: neither what Ray
+    prints to ``sys.stdout`` (its ``(raylet) ...`` error lines), nor what
+    native code or child processes write to fd 1.
+    """
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):     # no usable stdout: nothing to keep clean
+        yield sys.stdout
+        return
+    results = os.fdopen(os.dup(saved), "w", encoding=sys.stdout.encoding or "utf-8",
+                        errors=sys.stdout.errors or "strict")
+    sink = os.dup(2) if verbose else os.open(os.devnull, os.O_WRONLY)
+    os.dup2(sink, 1)
+    os.close(sink)
+    try:
+        yield results
+    finally:
+        try:
+            results.flush()
+        except OSError:
+            pass
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)
+        try:
+            results.close()
+        except OSError:
+            pass
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise :class:`Interrupted` in the main thread, so a
+    command can end cleanly: progress line ended, checkpoints kept, one line
+    saying so."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    saved = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        return 130
+    verbose = getattr(args, "verbose", False)
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    with _stop_on_signals(), _results_stdout(verbose) as results:
+        args.results = results
+        try:
+            return args.func(args)
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            if not getattr(e, "reported", False):
+                print(f"rvdist: stopped by {signal.Signals(signum).name}", file=sys.stderr,
+                      flush=True)
+            return 128 + signum
+        except BrokenPipeError:     # the reader of our results went away (| head)
+            return EXIT_FAILURE
+        except ClusterUnavailable as e:
+            return _bad_input(args, e, EXIT_UNAVAILABLE)
+        except ConfigError as e:
+            return _bad_input(args, e, EXIT_BAD_INPUT)
+        except RvError as e:
+            return _bad_input(args, e, EXIT_FAILURE)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,17 @@
 Every instruction belongs to one cost class; a cost model prices each class.
 ``"unit"`` charges one cycle for everything, so cycles equal instructions
 retired. ``"ckb"`` is the table CKB-VM uses, with prices of rvdist's own
-for the classes CKB-VM lacks (floating point and CSRs). A mapping from class names to
-costs is a user table; classes it leaves out cost 1.
+for the classes CKB-VM lacks (floating point and CSRs). A mapping from
+class names to costs is a user table; classes it leaves out cost 1.
 """
 
 from __future__ import annotations
 
 from typing import Mapping, Union
 
-#: The cost classes, in the order the C core indexes them.
+from rvdist._core import lib
+
+#: The cost classes, in the order the C core indexes them (RV_CLASS_*, checked below).
 CLASSES: tuple[str, ...] = (
     "alu",       # everything not listed below
     "jump",      # JAL, JALR and branches
@@ -29,7 +31,11 @@ CLASSES: tuple[str, ...] = (
     "csr",       # CSR instructions: fflags, frm, fcsr, cycle, time, instret
 )
 
-MAX_COST = 1_000_000
+if tuple(getattr(lib, f"RV_CLASS_{c.upper()}", None) for c in CLASSES) != tuple(range(lib.RV_NCLASSES)):
+    raise ImportError("rvdist.cost.CLASSES does not list the core's cost classes (RV_CLASS_* in "
+                      "csrc/rvcore.h) in their order")
+
+MAX_COST = lib.RV_MAX_COST
 
 MODELS: dict[str, dict[str, int]] = {
     "unit": {c: 1 for c in CLASSES},

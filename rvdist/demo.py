@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import Optional
+from typing import Any, Optional, TextIO
 
 from rvdist.machine import Machine
 from rvdist.program import Program
@@ -47,7 +47,6 @@ def _samples() -> bytes:
         x = (x * 1103515245 + 12345) % 2**31
         out.append(f"{(x >> 8) % 100000 / 1000:.3f}")
     return ("\n".join(out) + "\n").encode()
-
 
 
 JOBS = (
@@ -108,7 +107,8 @@ def run_job(job: DemoJob, rng: random.Random) -> dict:
             "problems": problems}
 
 
-def run_on_ray(rng: random.Random, json_output: bool) -> dict:
+def run_on_ray(rng: random.Random, json_output: bool, out: TextIO = sys.stdout,
+               executor_options: Optional[dict[str, Any]] = None) -> dict:
     """Every demo job twice on an embedded local Ray, in 1M-cycle slices on
     resident host actors, checked against the in-process results."""
     from rvdist.executor import Executor
@@ -119,7 +119,7 @@ def run_on_ray(rng: random.Random, json_output: bool) -> dict:
         m.run()
         refs[job.program] = (m.exit_code, m.stdout, m.cycles, m.files())
     t0 = time.perf_counter()
-    with Executor(slice_cycles=1_000_000) as ex:
+    with Executor(slice_cycles=1_000_000, **(executor_options or {})) as ex:
         submitted = []
         for round_ in range(2):
             for job in JOBS:
@@ -144,7 +144,7 @@ def run_on_ray(rng: random.Random, json_output: bool) -> dict:
             if not json_output:
                 print(f"{'ok  ' if same else 'FAIL'} "
                       f"ray {r.name:<14} {r.slices:>4} slices  {r.migrations} migrations  "
-                      f"nodes {len(r.nodes)}", flush=True)
+                      f"nodes {len(r.nodes)}", file=out, flush=True)
         slots = len(ex._slots)
     if migrations == 0:
         problems.append("no job migrated between hosts")
@@ -152,7 +152,9 @@ def run_on_ray(rng: random.Random, json_output: bool) -> dict:
             "slices": slices, "migrations": migrations, "seconds": time.perf_counter() - t0}
 
 
-def main(json_output: bool = False, seed: int = 2026, ray: bool = True) -> int:
+def main(json_output: bool = False, seed: int = 2026, ray: bool = True,
+         out: TextIO = sys.stdout, executor_options: Optional[dict[str, Any]] = None) -> int:
+    """Run the demo, report to ``out``; 0 if every result was right, else 1."""
     rng = random.Random(seed)
     reports = []
     for job in JOBS:
@@ -164,20 +166,22 @@ def main(json_output: bool = False, seed: int = 2026, ray: bool = True) -> int:
             print(f"{mark} {rep['program']:<12} exit {rep['exit_code']:<3} "
                   f"{rep['cycles']:>12,} cycles  {speed:8.1f} M instr/s  "
                   f"{rep['slices']:>7,} slices agree with one run"
-                  + ("" if rep["ok"] else "  -> " + "; ".join(rep["problems"])), flush=True)
+                  + ("" if rep["ok"] else "  -> " + "; ".join(rep["problems"])), file=out,
+                  flush=True)
     failed = [r for r in reports if not r["ok"]]
-    on_ray = run_on_ray(rng, json_output) if ray else None
+    on_ray = run_on_ray(rng, json_output, out, executor_options) if ray else None
     ok = not failed and (on_ray is None or on_ray["ok"])
     if json_output:
-        print(json.dumps({"ok": ok, "jobs": reports, "ray": on_ray}))
+        print(json.dumps({"ok": ok, "jobs": reports, "ray": on_ray}), file=out, flush=True)
     else:
         print(f"{len(reports) - len(failed)}/{len(reports)} programs correct in process; "
-              "sliced runs were bit-identical to uninterrupted ones")
+              "sliced runs were bit-identical to uninterrupted ones", file=out)
         if on_ray is not None:
             print(f"ray: {on_ray['jobs']} jobs on {on_ray['slots']} resident hosts, "
                   f"{on_ray['slices']} slices, {on_ray['migrations']} live migrations, "
                   f"{on_ray['seconds']:.1f} s: "
-                  + ("every result matched" if on_ray["ok"] else "; ".join(on_ray["problems"])))
+                  + ("every result matched" if on_ray["ok"] else "; ".join(on_ray["problems"])),
+                  file=out, flush=True)
     return 0 if ok else 1
 
 

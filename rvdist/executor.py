@@ -34,12 +34,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from rvdist.errors import ConfigError, RvError, SnapshotError
+from rvdist import _origin
+from rvdist.connect import DEFAULT_CONNECT_TIMEOUT, init_ray
+from rvdist.errors import ClusterUnavailable, ConfigError, RvError, SnapshotError
 from rvdist.hosts import HostActor
 from rvdist.machine import DEFAULT_MEMORY_SIZE
 from rvdist.policy import Scheduler
@@ -121,7 +123,7 @@ class JobResult:
     @property
     def preemptions(self) -> int:
         """Times the job was put off its slot: for a draining node or for higher priority."""
-        return sum(1 for ev in self.history if _is_preemption(ev))
+        return sum(1 for ev in self.history if is_preemption(ev))
 
     @property
     def recoveries(self) -> int:
@@ -232,6 +234,7 @@ class _Slot:
     ready: bool = False
     alive: bool = True
     draining: bool = False
+    released: bool = False      # let go of once its draining node was empty
     last_job: Optional[str] = None
 
     @property
@@ -262,7 +265,9 @@ class Executor:
     With ``address=None`` and no Ray running in this process, it starts a
     private local Ray sized to the machine (or, inside a Ray job, joins the
     cluster ``RAY_ADDRESS`` names); ``address="auto"`` joins the cluster
-    running on this machine, and an explicit address joins that one. One
+    running on this machine, and an explicit address joins that one (or
+    raises :class:`~rvdist.errors.ClusterUnavailable` if nothing answers
+    there within ``connect_timeout`` seconds, or no host can start). One
     host actor is started per CPU of every node, ahead of need, and nodes
     that join later get theirs within ``watch_interval`` seconds.
 
@@ -270,15 +275,20 @@ class Executor:
     driver (and to ``checkpoint_dir`` if given); a job whose host dies
     resumes from there. With ``checkpoint_dir``, a job submitted with the
     ``job_id`` of an earlier run picks up that run's result or last
-    checkpoint (see :meth:`submit`). Use it as a context manager, or call
-    :meth:`shutdown`.
+    checkpoint (see :meth:`submit`). ``on_event(job, event)`` is called
+    with each event as it joins a job's history (see :class:`JobResult`),
+    on the thread that adds it and with the executor's lock held: it must
+    be quick and must not call the executor. Use it as a context manager,
+    or call :meth:`shutdown`.
     """
 
     def __init__(self, address: Optional[str] = None, slice_cycles: int = 10_000_000,
                  slots_per_node: Optional[int] = None, ray_init: Optional[dict[str, Any]] = None,
                  checkpoint_cycles: Optional[int] = DEFAULT_CHECKPOINT_CYCLES,
                  checkpoint_dir: Union[str, os.PathLike, None] = None,
-                 watch_interval: float = 0.2) -> None:
+                 watch_interval: float = 0.2,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 on_event: Optional[Callable[["Job", dict[str, Any]], None]] = None) -> None:
         if not isinstance(slice_cycles, int) or slice_cycles <= 0:
             raise ConfigError(f"slice_cycles must be a positive integer, got {slice_cycles!r}")
         if checkpoint_cycles is not None and (not isinstance(checkpoint_cycles, int)
@@ -299,18 +309,10 @@ class Executor:
             except OSError as e:
                 raise ConfigError(f"cannot use checkpoint directory {checkpoint_dir}: "
                                   f"{e.strerror or e}") from None
-        self._owns_ray = not ray.is_initialized()
-        if self._owns_ray:
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            kwargs = {"include_dashboard": False, "log_to_driver": False,
-                      "logging_level": logging.ERROR, **(ray_init or {})}
-            if address is None:
-                # Inside a Ray job (ray job submit) RAY_ADDRESS names the cluster;
-                # otherwise start a private local Ray sized to this machine.
-                address = os.environ.get("RAY_ADDRESS") or "local"
-            if address == "local":
-                kwargs.setdefault("num_cpus", os.cpu_count() or 1)
-            ray.init(address=address, **kwargs)
+        # Inside a Ray job (ray job submit) RAY_ADDRESS names the cluster;
+        # otherwise a private local Ray sized to this machine is started.
+        self._owns_ray = init_ray(address, connect_timeout, ray_init)
+        self._on_event = on_event
         self._lock = threading.Condition()
         self._sched = Scheduler()
         self._slots: list[_Slot] = []
@@ -330,16 +332,25 @@ class Executor:
             started = self._start_hosts(ray.nodes())
         starting = {s.actor.warm_up.remote(): s for s in started}
         ready, _ = ray.wait(list(starting), num_returns=len(starting), timeout=120)
+        problems = []
         with self._lock:
             for ref in ready:
-                try:
-                    ray.get(ref, timeout=0)
-                    self._slot_ready(starting[ref])
-                except Exception:       # its node died meanwhile: the watcher will see
-                    starting[ref].alive = False
+                problem = self._host_started(starting[ref], ref)
+                if problem:
+                    problems.append(problem)
             if not any(s.ready for s in self._slots):
-                raise RvError("no rvdist host could be started: the cluster has no live node "
-                              "with a free CPU")
+                if problems:
+                    why = problems[0]
+                elif started:
+                    why = "no host answered within 120 s"
+                else:
+                    why = "the cluster has no live node with a free CPU"
+                self._closed = True
+                for s in self._slots:
+                    _kill(s.actor)
+                if self._owns_ray:
+                    ray.shutdown()
+                raise ClusterUnavailable(f"no rvdist host could be started: {why}")
         self._thread = threading.Thread(target=self._loop, name="rvdist-executor", daemon=True)
         self._thread.start()
 
@@ -460,7 +471,9 @@ class Executor:
         next slice boundary and continues on another node. With ``wait``,
         returns the seconds it took until the node held no job, or raises
         TimeoutError if it still does after ``deadline_s`` (its jobs then
-        fall back to their checkpoints if the node really dies). Ray's own
+        fall back to their checkpoints if the node really dies). Once the
+        node is empty its hosts are released, so that a drain by Ray ends
+        gracefully; :meth:`restore_node` puts the node back to work. Ray's own
         drain notices (``ray drain-node``, the autoscaler, SIGTERM to a
         ``ray start --block`` node) are handled the same way automatically.
         """
@@ -478,6 +491,33 @@ class Executor:
                     raise TimeoutError(f"node {node_id} still holds jobs after {deadline_s} s")
                 self._lock.wait(min(left, 0.05))
         return time.monotonic() - t0
+
+    def restore_node(self, node_id: str) -> None:
+        """Return a node emptied by :meth:`preempt_node` to service.
+
+        It takes work again at once; its hosts, released once it was empty,
+        are started anew. A node that Ray itself is draining, or that is
+        gone, cannot come back: ConfigError.
+        """
+        with self._lock:
+            if node_id not in self._drains:
+                raise ConfigError(f"node {node_id} was not preempted")
+            node = [n for n in ray.nodes() if n["NodeID"] == node_id and n.get("Alive")]
+            if not node or node_id in self._dead_nodes:
+                raise ConfigError(f"node {node_id} is gone")
+            if self._gcs is not None:
+                draining = {n.hex() if isinstance(n, bytes) else str(n)
+                            for n in self._gcs.get_draining_nodes()}
+                if node_id in draining:
+                    raise ConfigError(f"Ray is draining node {node_id}: it cannot be restored")
+            del self._drains[node_id]
+            self._sched.set_draining(node_id, False)
+            for slot in self._slots:
+                if slot.node_id == node_id and slot.alive:
+                    slot.draining = False
+            for slot in self._start_hosts(node):
+                self._inflight[slot.actor.warm_up.remote()] = _Call("start", None, slot)
+            self._lock.notify_all()
 
     def nodes(self) -> list[str]:
         """The ids of live nodes that have hosts and take work."""
@@ -500,16 +540,17 @@ class Executor:
         ``preemptions``, ``recoveries`` and ``checkpoints``."""
         with self._lock:
             jobs = list(self._jobs.values())
-            events: dict[str, int] = {"preempt": 0}
+            events: dict[str, int] = {}
+            preemptions = 0
             for j in jobs:
                 for ev in j._history:
                     events[ev["event"]] = events.get(ev["event"], 0) + 1
-                    events["preempt"] += _is_preemption(ev)
+                    preemptions += is_preemption(ev)
             return {"jobs": len(jobs), "done": sum(j.done() for j in jobs),
                     "cycles": sum(j._cycles if j._result is None else j._result.cycles for j in jobs),
                     "lost_cycles": sum(j._lost_cycles for j in jobs),
                     "migrations": events.get("migrate", 0),
-                    "preemptions": events["preempt"],
+                    "preemptions": preemptions,
                     "recoveries": events.get("lost", 0), "checkpoints": events.get("checkpoint", 0)}
 
     def shutdown(self) -> None:
@@ -524,10 +565,7 @@ class Executor:
                     self._end(job, "cancelled", None, b"", b"", None)
         for s in self._slots:
             if s.alive:
-                try:
-                    ray.kill(s.actor)
-                except Exception:   # its node may be gone already
-                    pass
+                _kill(s.actor)
         if self._owns_ray:
             ray.shutdown()
 
@@ -541,7 +579,7 @@ class Executor:
 
     def _start_hosts(self, nodes: list[dict[str, Any]]) -> list[_Slot]:
         """Start host actors on live, non-draining nodes that have none yet."""
-        have = {s.node_id for s in self._slots}
+        have = {s.node_id for s in self._slots if not s.released}
         started = []
         for node in nodes:
             nid = node["NodeID"]
@@ -556,6 +594,26 @@ class Executor:
                 self._slots.append(slot)
                 started.append(slot)
         return started
+
+    def _host_started(self, slot: _Slot, warm_up: Any) -> Optional[str]:
+        """Take a host into service once its warm-up call answers; or say, in
+        one line, why it cannot serve (it failed to start, or it imported
+        other rvdist code than this driver's)."""
+        try:
+            out = ray.get(warm_up, timeout=60)
+        except Exception as e:
+            slot.alive = False
+            return f"the host on node {slot.node_id} failed: {_root_cause(e)}"
+        theirs = out.get("origin") if isinstance(out, dict) else None
+        ours = _origin.origin()
+        if theirs is None or theirs.get("fingerprint") != ours["fingerprint"]:
+            slot.alive = False
+            _kill(slot.actor)
+            where = f"from {theirs.get('path')}" if theirs else "of an older version"
+            return (f"the host on node {slot.node_id} imported rvdist {where}, "
+                    f"whose code differs from this driver's ({ours['path']})")
+        self._slot_ready(slot)
+        return None
 
     def _slot_ready(self, slot: _Slot) -> None:
         slot.ready = True
@@ -594,6 +652,19 @@ class Executor:
             if s.node_id == node_id:
                 s.draining = True
         log.info("rvdist: node %s is draining (deadline in %.1f s)", node_id, deadline - time.time())
+
+    def _release_hosts(self, node_id: str) -> None:
+        """Let go of the hosts of an emptied draining node: Ray finishes a
+        drain gracefully only once the node holds no actor."""
+        for slot in self._slots:
+            if slot.node_id != node_id or not slot.alive:
+                continue
+            slot.alive, slot.released = False, True
+            for ref in [r for r, c in self._inflight.items() if c.slot is slot]:
+                del self._inflight[ref]
+            if slot.ready:
+                self._sched.remove_slot(slot.id)
+            _kill(slot.actor)
 
     def _node_holds_jobs(self, node_id: str) -> bool:
         """Whether a live host on the node holds a job's machine, or is still handing one over."""
@@ -712,6 +783,7 @@ class Executor:
         for drain in self._drains.values():
             if drain.emptied is None and not self._node_holds_jobs(drain.node_id):
                 drain.emptied = time.monotonic()
+                self._release_hosts(drain.node_id)
         # When nothing waits for a slot, queue each running job's next slice on
         # its host now: the host starts it the moment the current one ends,
         # instead of idling for a round trip through this driver.
@@ -786,12 +858,9 @@ class Executor:
                 return
             job, slot = call.job, call.slot
             if call.kind == "start":
-                try:
-                    ray.get(ref, timeout=60)
-                except Exception:
-                    slot.alive = False
-                    return
-                self._slot_ready(slot)
+                problem = self._host_started(slot, ref)
+                if problem:
+                    log.warning("rvdist: %s", problem)
                 self._lock.notify_all()
                 return
             assert job is not None
@@ -907,7 +976,15 @@ class Executor:
     # -- bookkeeping ------------------------------------------------------------
 
     def _event(self, job: Job, event: str, node: Optional[str], **extra: Any) -> None:
-        job._history.append({"event": event, "node": node, "time": time.time(), **extra})
+        ev = {"event": event, "node": node, "time": time.time(), **extra}
+        job._history.append(ev)
+        if self._on_event is not None:
+            try:
+                self._on_event(job, ev)
+            except Exception as e:      # a failing observer must not stop the jobs
+                log.warning("rvdist: the event callback failed (%s: %s); no more events "
+                            "go to it", type(e).__name__, e)
+                self._on_event = None
 
     def _finish(self, job: Job, out: dict[str, Any], slot: _Slot) -> None:
         status = "done" if out["state"] == "exited" else "failed"
@@ -953,9 +1030,27 @@ class Executor:
                 self._lock.notify_all()
 
 
-def _is_preemption(ev: dict[str, Any]) -> bool:
+def is_preemption(ev: dict[str, Any]) -> bool:
     """Put off its slot: a drain (evicted, or moved straight to a free host) or higher priority."""
     return ev["event"] in ("evict", "preempt") or (ev["event"] == "migrate" and ev.get("reason") == "drain")
+
+
+def _root_cause(e: BaseException) -> str:
+    """The last exception line of a Ray error (whose text holds a remote
+    traceback with terminal colours), e.g. the ImportError that kept an
+    actor from starting."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    lines = [ln.strip() for ln in text.splitlines()]
+    raised = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:", ln)]
+    # Ray wraps a failed import in a RuntimeError that quotes the real one after it.
+    return raised[-1] if raised else (lines[0] if lines else type(e).__name__)
+
+
+def _kill(actor: Any) -> None:
+    try:
+        ray.kill(actor)
+    except Exception:   # its node may be gone already
+        pass
 
 
 def _gcs_client() -> Any:

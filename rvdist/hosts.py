@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 import ray
 
+from rvdist import _origin
 from rvdist.errors import RvError
 from rvdist.machine import Machine
 from rvdist.program import Program
@@ -54,10 +55,12 @@ class Host:
         self._blobs: dict[str, bytes] = {}      # declared files' bytes by digest
         self._machines: dict[str, Machine] = {}
 
-    def warm_up(self) -> bytes:
+    def warm_up(self) -> dict[str, Any]:
         """A reply big enough to go through the object store: pay the first
-        one's cost when the host starts, not in a migration or checkpoint."""
-        return bytes(WARM_UP_BYTES)
+        one's cost when the host starts, not in a migration or checkpoint.
+        It names the rvdist this host imported (``origin``: ``path`` and
+        ``fingerprint``), which must be the driver's."""
+        return {"origin": _origin.origin(), "pad": bytes(WARM_UP_BYTES)}
 
     def _program(self, digest: str, program: list) -> Program:
         prog = self._programs.get(digest)

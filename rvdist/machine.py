@@ -1,46 +1,45 @@
-"""The Python face of one guest machine: load, run in slices, inspect.
+"""The Python face of one guest machine: load, run in slices, inspect, snapshot.
 
 A :class:`Machine` owns one C ``rv_machine``. ``run(budget)`` enters C once
 per slice; it comes back to Python only when the guest exits, fails, makes
-a syscall the core does not serve itself, or the budget runs out.
+a syscall the core does not serve itself, or the budget runs out. Python
+writes only the registers and pc of the ``rv_machine``; every other change
+of state is a call into the core. ``snapshot()`` and ``Machine.restore``
+move the whole state in and out through the snapshot codec
+(:mod:`rvdist.snapshot`).
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from rvdist import cost as _cost
 from rvdist._core import ffi, lib
 from rvdist.errors import (
-    Breakpoint,
     ConfigError,
-    CyclesExceeded,
     GuestError,
     HostCallError,
-    IllegalInstruction,
     MemoryFault,
-    OutputLimitExceeded,
     RvError,
-    UnsupportedSyscall,
+    SnapshotError,
+    guest_error,
+    host_write_error,
+    os_decode_error,
 )
 from rvdist import process as _process
 from rvdist.program import PAGE_SIZE, Program
-from rvdist.snapshot import capture as _capture, restore as _restore
-from rvdist.syscall_names import syscall_name
+from rvdist.snapshot import CHUNK_PAGES, FAST_CORE_CRC, DecodedSnapshot, Snapshot, check_chain, join_io
 from rvdist.units import parse_size
-
-if TYPE_CHECKING:
-    from rvdist.snapshot import Snapshot
 
 __all__ = ["Machine", "RunResult", "Registers", "SUSPEND", "DEFAULT_MEMORY_SIZE"]
 
 DEFAULT_MEMORY_SIZE = 4 << 20
 #: Largest guest memory a machine may have.
-MAX_MEMORY_SIZE = 4 << 30
+MAX_MEMORY_SIZE = lib.RV_MAX_MEMORY
 #: Default cap on captured stdout and on captured stderr, each.
-DEFAULT_OUTPUT_LIMIT = 16 << 20
+DEFAULT_OUTPUT_LIMIT = lib.RV_DEFAULT_OUTPUT_LIMIT
 #: Default room at the top of memory for the stack (never more than a quarter of memory).
 DEFAULT_STACK_SIZE = 1 << 20
 #: Most bytes of argv and environment strings a process may start with.
@@ -48,7 +47,11 @@ MAX_ARGS_BYTES = _process.MAX_ARGS_BYTES
 #: Default cap on the bytes of stdin a machine is given (``stdin_limit``).
 DEFAULT_STDIN_LIMIT = 1 << 30
 
+#: The instruction set a machine runs, as snapshots record it.
+ISA = "rv64imafdc_zicsr_zba_zbb_zbc_zbs"
+
 _U64 = (1 << 64) - 1
+_NO_LIMIT = lib.RV_NO_LIMIT
 
 _rv_run = lib.rv_run
 _rv_run_slice = lib.rv_run_slice
@@ -178,8 +181,18 @@ def _load_program(program: Union[Program, bytes, str, os.PathLike]) -> Program:
     return Program.from_file(program)
 
 
+class _Resume(NamedTuple):
+    """What :meth:`Machine.restore` hands the constructor: a checked chain
+    of snapshots and the settings to change on the way."""
+
+    chain: list[DecodedSnapshot]
+    max_cycles: Any             # Ellipsis: keep the snapshot's
+    output_limit: Optional[int]     # None: the snapshot's
+    files: _process.JobFiles    # the job's declared files, which snapshots name by digest
+
+
 class Machine:
-    """A sandboxed RV64IMAC+Zba/Zbb/Zbc/Zbs machine running one program.
+    """A sandboxed RV64GC+Zba/Zbb/Zbc/Zbs machine running one program.
 
     ``program`` is a :class:`Program` (or ELF bytes, or a path). ``args``
     become argv[1:] (argv[0] is the program's name), ``stdin`` is what the
@@ -189,8 +202,8 @@ class Machine:
     ``seed`` (of the guest's random stream), ``cwd`` (the working directory,
     ``/`` by default), ``start_time`` (CLOCK_REALTIME at cycle 0, seconds
     since the epoch) and ``file_limit`` (most bytes the files the guest
-    creates may hold; half the memory by default). ``memory_size`` is bytes or a string such as
-    ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
+    creates may hold; half the memory by default). ``memory_size`` is bytes
+    or a string such as ``"64MiB"`` (a multiple of 4 KiB). ``cost_model`` is ``"unit"``,
     ``"ckb"`` or a mapping of cost class to cycles (see :mod:`rvdist.cost`).
     ``max_cycles`` ends the run with :class:`CyclesExceeded` when the next
     instruction would pass it. ``output_limit`` caps stdout and stderr each.
@@ -201,7 +214,7 @@ class Machine:
     :class:`~rvdist.errors.ProgramError` for a program that does not fit.
     """
 
-    #: Cap on stdin for machines not built by ``__init__`` (restored ones).
+    #: Cap on stdin for machines that :meth:`restore` builds (``__init__`` takes its own).
     stdin_limit: int = DEFAULT_STDIN_LIMIT
 
     def __init__(
@@ -222,7 +235,11 @@ class Machine:
         cwd: str = "/",
         start_time: Union[int, float] = _process.DEFAULT_START_TIME,
         file_limit: Optional[int] = None,
+        _resume: Optional[_Resume] = None,
     ) -> None:
+        if _resume is not None:         # from Machine.restore: no new process
+            self._restore_from(_load_program(program), *_resume)
+            return
         if not isinstance(stdin_limit, int) or isinstance(stdin_limit, bool) or stdin_limit < 0:
             raise ConfigError(f"stdin_limit must be a non-negative int, got {stdin_limit!r}")
         self.stdin_limit = stdin_limit
@@ -231,8 +248,9 @@ class Machine:
         if not isinstance(stack_size, int) or stack_size < 0:
             raise ConfigError(f"stack_size must be a non-negative int, got {stack_size!r}")
         stack_room = min(stack_size, size // 4)
-        self._m.brk_min = self._m.brk = self.program.image_end
-        self._m.brk_max = max(self.program.image_end, (size - stack_room) & ~(PAGE_SIZE - 1))
+        image_end = self.program.image_end
+        if lib.rv_set_brk_range(self._m, image_end, max(image_end, (size - stack_room) & ~(PAGE_SIZE - 1))):
+            raise ConfigError(f"no room for a heap in {size} bytes of memory")
         _process.start(self, [self.program.name or "program", *args], env=env, files=files, seed=seed,
                        cwd=cwd, start_time=start_time, stack_size=stack_room, file_limit=file_limit)
         if stdin:
@@ -286,8 +304,8 @@ class Machine:
         self._snapshot_output = (0, 0)
 
         lib.rv_set_costs(self._m, costs)
-        self._m.out_cap = output_limit
-        self._m.max_cycles = _U64 if max_cycles is None else max_cycles
+        lib.rv_set_output_limit(self._m, output_limit)
+        lib.rv_set_max_cycles(self._m, _NO_LIMIT if max_cycles is None else max_cycles)
         for seg in program.segments:
             flags = 0
             if seg.executable:
@@ -357,7 +375,7 @@ class Machine:
         number = int(m.host_call)
         handler = self._handlers.get(number)
         if handler is None:
-            self._fail(lib.RV_ERR_SYSCALL, int(m.host_call_pc))
+            lib.rv_fail_host_call(m, lib.RV_ERR_SYSCALL)
             return True
         try:
             ret = handler(self)
@@ -365,7 +383,7 @@ class Machine:
             self._host_error = HostCallError(
                 f"handler for syscall {number} raised {type(e).__name__}: {e}", pc=int(m.host_call_pc))
             self._host_error.__cause__ = e
-            self._fail(lib.RV_ERR_HOST, int(m.host_call_pc))
+            lib.rv_fail_host_call(m, lib.RV_ERR_HOST)
             return True
         if ret is SUSPEND:
             return True
@@ -374,16 +392,11 @@ class Machine:
                 self._host_error = HostCallError(
                     f"handler for syscall {number} returned {type(ret).__name__}, not an int, "
                     f"None or rvdist.SUSPEND", pc=int(m.host_call_pc))
-                self._fail(lib.RV_ERR_HOST, int(m.host_call_pc))
+                lib.rv_fail_host_call(m, lib.RV_ERR_HOST)
                 return True
             self.registers["a0"] = ret
         lib.rv_finish_host_call(m)
         return False
-
-    def _fail(self, kind: int, pc: int) -> None:
-        m = self._m
-        m.err_kind, m.err_pc, m.err_addr, m.pc = kind, pc, 0, pc
-        m.status = lib.RV_ERROR
 
     def complete_host_call(self, result: Optional[int] = None) -> None:
         """Finish a syscall left pending by a handler that returned :data:`SUSPEND`."""
@@ -406,7 +419,7 @@ class Machine:
 
     # -- snapshots ------------------------------------------------------
 
-    def snapshot(self, incremental: bool = False) -> "Snapshot":
+    def snapshot(self, incremental: bool = False) -> Snapshot:
         """Capture the machine's whole state at this instruction boundary.
 
         A full snapshot holds every page written since the program was
@@ -416,11 +429,56 @@ class Machine:
         same way. Raises :class:`SnapshotError` while a host call is pending:
         complete it first, so no call is ever half done in a snapshot.
         """
-        return _capture(self, incremental)
+        m = self._m
+        if m.status == lib.RV_HOST_CALL:
+            raise SnapshotError(f"cannot snapshot while host call {int(m.host_call)} is pending: "
+                                f"complete it first (complete_host_call)")
+        parent = self._snapshot_id if incremental else None
+        npages = self.memory_size // PAGE_SIZE
+        data = ffi.new("uint32_t[]", npages)
+        zero = ffi.new("uint32_t[]", npages)
+        nd, nz = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        lib.rv_list_pages(m, lib.RV_PAGE_DIRTY if parent is not None else lib.RV_PAGE_TOUCHED,
+                          data, nd, zero, nz)
+        n_data, n_zero = nd[0], nz[0]
+
+        out_from, err_from = self._snapshot_output if parent is not None else (0, 0)
+        rec = ffi.new("rv_snap_record *")
+        lib.rv_snap_get_state(m, rec)
+        snap_id = os.urandom(16)        # 128 random bits, as uuid4 but cheaper
+        ffi.memmove(rec.id, snap_id, 16)
+        if parent is not None:
+            rec.flags |= lib.RV_SNAP_HAS_PARENT
+            ffi.memmove(rec.parent, bytes.fromhex(parent), 16)
+        ffi.memmove(rec.digest, bytes.fromhex(self.program.digest), 32)
+        rec.stdout_len, rec.stderr_len = self.output_length(1), self.output_length(2)
+        # A failed host-call handler is a Python exception: keep its message.
+        host_error = str(self._host_error) if m.status == lib.RV_ERROR and \
+            m.err_kind == lib.RV_ERR_HOST and self._host_error else None
+        buf = ffi.new("uint8_t[]", CHUNK_PAGES * PAGE_SIZE)
+
+        def gather(start: int, count: int) -> Any:
+            first = data[start]
+            if data[start + count - 1] - first == count - 1:     # contiguous: no copy needed
+                return ffi.buffer(m.mem + first * PAGE_SIZE, count * PAGE_SIZE)
+            lib.rv_gather_pages(m, data + start, count, buf)
+            return ffi.buffer(buf, count * PAGE_SIZE)
+
+        os_size = lib.rv_os_encode(m, ffi.NULL, 0)
+        os_state = ffi.new("uint8_t[]", os_size)
+        lib.rv_os_encode(m, os_state, os_size)
+        snap = Snapshot.from_state(rec, (ISA, self.program.name, self.cost_model, host_error),
+                                   ffi.buffer(data, 4 * n_data)[:], ffi.buffer(zero, 4 * n_zero)[:],
+                                   gather, self.output_since(1, out_from), self.output_since(2, err_from),
+                                   None if parent is not None else self.stdin, ffi.buffer(os_state)[:])
+        lib.rv_clear_page_flags(m, lib.RV_PAGE_DIRTY)
+        self._snapshot_id = snap_id.hex()
+        self._snapshot_output = (rec.stdout_len, rec.stderr_len)
+        return snap
 
     @classmethod
     def restore(cls, program: Union[Program, bytes, str, os.PathLike],
-                snapshot: Union["Snapshot", Sequence["Snapshot"]], *,
+                snapshot: Union[Snapshot, Sequence[Snapshot]], *,
                 max_cycles: Any = ..., output_limit: Optional[int] = None,
                 files: Any = None) -> "Machine":
         """A fresh machine in the state a snapshot (or a full snapshot and
@@ -435,7 +493,102 @@ class Machine:
         program's digest, the core version or the configuration does not
         match, a declared file is missing, or the data is corrupt.
         """
-        return _restore(cls, _load_program(program), snapshot, max_cycles, output_limit, files)
+        program = _load_program(program)
+        chain = [snapshot] if isinstance(snapshot, Snapshot) else list(snapshot)
+        for snap in chain:
+            if not isinstance(snap, Snapshot):
+                raise SnapshotError(f"expected Snapshot objects, got {type(snap).__name__}")
+        decoded = [snap.decoded() for snap in chain]
+        digest = bytes.fromhex(program.digest)
+        for d in decoded:
+            if d.digest != digest:
+                raise SnapshotError(f"snapshot {d.id} is of program {d.texts[1]!r} "
+                                    f"(sha256 {d.digest.hex()[:16]}...), not of "
+                                    f"{program.name!r} (sha256 {program.digest[:16]}...)")
+            if d.rec.core_version != lib.RV_CORE_VERSION:
+                raise SnapshotError(f"snapshot {d.id} was taken by core version {d.rec.core_version}; "
+                                    f"this core is version {lib.RV_CORE_VERSION}")
+            if d.texts[0] != ISA:
+                raise SnapshotError(f"snapshot {d.id} is for ISA {d.texts[0]!r}, not {ISA!r}")
+        check_chain(decoded)
+        files = _process.normalize_files(files)
+        return cls(program, _resume=_Resume(decoded, max_cycles, output_limit, files))
+
+    def _restore_from(self, program: Program, chain: list[DecodedSnapshot], max_cycles: Any,
+                      output_limit: Optional[int], files: _process.JobFiles) -> None:
+        """Become the machine a checked chain of snapshots recorded."""
+        last = chain[-1]
+        rec = last.rec
+        if output_limit is None:
+            output_limit = rec.output_limit
+        elif type(output_limit) is not int or not 0 <= output_limit <= _U64:
+            raise SnapshotError(f"output_limit must be a non-negative 64-bit integer, got {output_limit!r}")
+        try:
+            # The core checked memory_size and costs. Stale memory: pages reused
+            # from an earlier machine are zeroed only if the snapshot does not
+            # overwrite them (rv_zero_stale, below).
+            self._load_image(program, rec.memory_size, tuple(rec.costs),
+                             rec.max_cycles if rec.flags & lib.RV_SNAP_HAS_MAX_CYCLES else None,
+                             output_limit, stale=True)
+        except Exception as e:  # ConfigError or ProgramError: the snapshot does not fit
+            raise SnapshotError(f"incompatible snapshot configuration: {e}") from None
+        self.cost_model = last.texts[2]
+        stdout, stderr, stdin = join_io(chain)
+        self.stdin = stdin
+        m = self._m
+        if lib.rv_snap_set_state(m, rec):
+            raise SnapshotError(f"snapshot {last.id}: stdin position beyond stdin")
+        for fd, data in ((1, stdout), (2, stderr)):
+            if data and lib.rv_append_output(m, fd, ffi.from_buffer(data), len(data)):
+                raise SnapshotError("cannot allocate the captured output of the snapshot")
+        if last.texts[3] is not None:
+            self._host_error = HostCallError(last.texts[3], pc=rec.error[2])
+        if max_cycles is not ...:
+            self.max_cycles = max_cycles     # a raised limit also lifts a CyclesExceeded stop
+        self._snapshot_id = last.id
+        self._snapshot_output = (len(stdout), len(stderr))
+        # The pages last: copying them in evicts whatever the Python above had in cache.
+        for d in chain:
+            self._lay_pages(d)
+        lib.rv_zero_stale(m)
+        self._restore_process(last, files)
+
+    def _restore_process(self, last: DecodedSnapshot, files: _process.JobFiles) -> None:
+        """Put the last snapshot's OS block into the machine: the declared
+        files' bytes first (snapshots name them by digest), then the state."""
+        m = self._m
+        for digest, data in files.blobs.items():
+            if lib.rv_fs_provide(m, bytes.fromhex(digest), ffi.from_buffer(data), len(data)):
+                raise SnapshotError(f"cannot hold a declared file of {len(data)} bytes")
+        plain = last.os_state()
+        missing = ffi.new("uint8_t[32]")
+        code = lib.rv_os_decode(m, plain, len(plain), missing)
+        if code != lib.RV_OS_OK:
+            raise os_decode_error(code, last.id, ffi.buffer(missing)[:])
+
+    def _lay_pages(self, d: DecodedSnapshot) -> None:
+        """Copy one snapshot's pages into memory, each page block checked."""
+        m = self._m
+        zero = d.zero_pages
+        if zero and lib.rv_scatter_pages(m, ffi.from_buffer("uint32_t[]", zero), len(zero) // 4, ffi.NULL):
+            raise d.unwritable_error()
+        idx = ffi.from_buffer("uint32_t[]", d.data_pages)
+        # With CRC hardware the core copies in and checks the raw blocks in one pass.
+        raw_in_core = bool(d.lay.n_raw) and FAST_CORE_CRC
+        if raw_in_core:
+            bad = ffi.new("uint64_t *")
+            n_blocks = len(d.table) // 4
+            err = lib.rv_scatter_raw_blocks(m, idx, len(d.data_pages) // 4, ffi.from_buffer(d.blocks),
+                                            len(d.blocks), ffi.from_buffer(d.table), n_blocks, bad)
+            if err > 0:
+                raise d.unwritable_error()
+            if err < 0:
+                raise d.block_error(bad[0])
+            if d.lay.n_raw == n_blocks:
+                return
+        for start, count, plain in d.open_blocks(skip_raw=raw_in_core):
+            if lib.rv_scatter_pages(m, idx + start, count, ffi.from_buffer(plain)):
+                raise d.unwritable_error()
 
     # -- state ----------------------------------------------------------
 
@@ -481,17 +634,18 @@ class Machine:
         """The cycle limit, or None. Raising it lets a machine stopped by
         :class:`CyclesExceeded` run on exactly where it stopped."""
         v = int(self._m.max_cycles)
-        return None if v == _U64 else v
+        return None if v == _NO_LIMIT else v
 
     @max_cycles.setter
     def max_cycles(self, value: Optional[int]) -> None:
         if value is not None and (not isinstance(value, int) or not 0 <= value <= _U64):
             raise ConfigError(f"max_cycles must be None or a non-negative 64-bit integer, got {value!r}")
-        m = self._m
-        m.max_cycles = _U64 if value is None else value
-        if m.status == lib.RV_ERROR and m.err_kind == lib.RV_ERR_CYCLES:
-            m.status = lib.RV_READY
-            m.err_kind = lib.RV_ERR_NONE
+        lib.rv_set_max_cycles(self._m, _NO_LIMIT if value is None else value)
+
+    @property
+    def output_limit(self) -> int:
+        """The cap on captured stdout and on captured stderr, each, in bytes."""
+        return int(self._m.out_cap)
 
     @property
     def exit_code(self) -> Optional[int]:
@@ -568,7 +722,14 @@ class Machine:
         m = self._m
         if m.status != lib.RV_ERROR:
             return None
-        return _guest_error(m, self._host_error)
+        return guest_error(m, self._host_error)
+
+    @property
+    def core(self) -> Any:
+        """The core's machine (a cffi ``rv_machine *``), for tools and tests that
+        call ``rvdist._core`` directly. Read its fields freely; change state
+        only through the core's functions (and registers and pc)."""
+        return self._m
 
     # -- memory -----------------------------------------------------------
 
@@ -593,53 +754,9 @@ class Machine:
         """
         err = lib.rv_write(self._m, address & _U64, ffi.from_buffer(data), len(data))
         if err:
-            kind, what = _MEMORY_KINDS.get(err, ("store_fault", "is not allowed"))
-            raise MemoryFault(kind, f"write of {len(data)} bytes at {address:#x} {what}",
-                              pc=self.pc, address=address)
+            raise host_write_error(err, len(data), address, self.pc)
 
     def __repr__(self) -> str:
         return (f"<Machine {self.program.name!r} state={self.state} pc={self.pc:#x} "
                 f"cycles={self.cycles} memory={self.memory_size}>")
 
-
-_MEMORY_KINDS = {
-    lib.RV_ERR_LOAD: ("load_fault", "is outside guest memory"),
-    lib.RV_ERR_STORE: ("store_fault", "is outside guest memory"),
-    lib.RV_ERR_FETCH: ("fetch_fault", "is not executable"),
-    lib.RV_ERR_WRITE_EXEC: ("write_exec", "hits an executable page (W^X)"),
-    lib.RV_ERR_WRITE_READONLY: ("write_readonly", "hits a read-only page"),
-    lib.RV_ERR_MISALIGNED_ATOMIC: ("misaligned_atomic", "is not naturally aligned for an atomic"),
-}
-
-
-def _guest_error(m, host_error: Optional[GuestError]) -> GuestError:
-    """Build the typed error for a machine in the error state."""
-    kind, pc, addr = int(m.err_kind), int(m.err_pc), int(m.err_addr)
-    if kind in _MEMORY_KINDS:
-        name, what = _MEMORY_KINDS[kind]
-        verb = {"load_fault": "load from", "store_fault": "store to", "fetch_fault": "fetch from",
-                "write_exec": "store to", "write_readonly": "store to",
-                "misaligned_atomic": "atomic access to"}[name]
-        return MemoryFault(name, f"{verb} {addr:#x} {what} (pc {pc:#x})", pc=pc, address=addr)
-    if kind == lib.RV_ERR_ILLEGAL:
-        bits = int(m.err_bits)
-        width = 4 if bits & 3 == 3 else 2
-        return IllegalInstruction(f"illegal instruction {bits:#0{2 + 2 * width}x} at pc {pc:#x}",
-                                  pc=pc, bits=bits)
-    if kind == lib.RV_ERR_EBREAK:
-        return Breakpoint(f"ebreak at pc {pc:#x}", pc=pc)
-    if kind == lib.RV_ERR_CYCLES:
-        return CyclesExceeded(f"the next instruction at pc {pc:#x} would exceed max_cycles "
-                              f"{int(m.max_cycles)} (cycles so far: {int(m.cycles)})", pc=pc)
-    if kind == lib.RV_ERR_OUTPUT:
-        return OutputLimitExceeded(f"write at pc {pc:#x} would exceed the output limit of "
-                                   f"{int(m.out_cap)} bytes", pc=pc, address=addr)
-    if kind == lib.RV_ERR_SYSCALL:
-        number = int(m.host_call)
-        return UnsupportedSyscall(f"unsupported syscall {number} ({syscall_name(number)}) at pc {pc:#x}",
-                                  pc=pc, number=number)
-    if kind == lib.RV_ERR_HOST and host_error is not None:
-        return host_error
-    if kind == lib.RV_ERR_NOMEM:
-        return GuestError(f"the host ran out of memory serving the guest at pc {pc:#x}", pc=pc)
-    return GuestError(f"guest error {kind} at pc {pc:#x}", pc=pc, address=addr)

@@ -78,11 +78,13 @@ def guest_path(path: Union[str, bytes], cwd: str = "/") -> str:
 
 
 def normalize_files(files: Optional[Mapping[Any, FileSource]], cwd: str = "/") -> JobFiles:
-    """Check a job's ``files`` (guest path -> bytes, or a host path to read)."""
+    """Check a job's ``files`` (guest path -> bytes, or a host path to read);
+    relative guest paths are taken from ``cwd`` (itself taken from ``/``)."""
     if not files:
         return JobFiles()
     if isinstance(files, JobFiles):
         return files
+    cwd = guest_path(cwd)
     if not isinstance(files, Mapping):
         raise ConfigError(f"files must map guest paths to bytes or host paths, got {type(files).__name__}")
     out = JobFiles()
@@ -143,7 +145,7 @@ def start(machine: "Machine", argv: Sequence[Union[str, bytes]], env: Any = None
           stack_size: int = 0, file_limit: Optional[int] = None) -> None:
     """Set up a freshly loaded machine's process: identity, clock, random
     stream, files and working directory, and the initial stack and registers."""
-    m = machine._m
+    m = machine.core
     seed = _check_u64("seed", seed)
     if not isinstance(start_time, (int, float)) or isinstance(start_time, bool):
         raise ConfigError(f"start_time must be seconds since the epoch, got {start_time!r}")
@@ -201,7 +203,7 @@ def _build_stack(machine: "Machine", argv: Sequence[Union[str, bytes]], envp: li
     execfn_at, env_at, arg_at = addrs[0], addrs[1:1 + len(envp)], addrs[1 + len(envp):]
     random_at = (str_base - 16) & ~7
     random = ffi.new("uint8_t[16]")
-    lib.rv_os_random(machine._m, random, 16)
+    lib.rv_os_random(machine.core, random, 16)
     headers = program.headers
     phdr = headers.phdr
     below = random_at

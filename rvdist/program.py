@@ -5,10 +5,11 @@ where: its entry point, its ``PT_LOAD`` segments with their permissions,
 and where its program headers are (for the auxiliary vector). Static
 executables (``ET_EXEC``) load at their own addresses; static-PIE ones
 (``ET_DYN`` without ``PT_INTERP``) at :data:`STATIC_PIE_BASE`. A program
-that needs a dynamic loader (``PT_INTERP``) is refused. Validation is strict on purpose: everything that rvdist cannot
-honour exactly (W+X pages, overlapping segments, pages shared by segments
-with different permissions, ...) is rejected here with a
-:class:`~rvdist.errors.ProgramError`, so the core never has to guess.
+that needs a dynamic loader (``PT_INTERP``) is refused. Validation is
+strict on purpose: everything that rvdist cannot honour exactly (W+X pages,
+overlapping segments, pages shared by segments with different permissions,
+...) is rejected here with a :class:`~rvdist.errors.ProgramError`, so the
+core never has to guess.
 
 The ELF header and program headers are parsed with pyelftools; every size and
 offset is checked against the file before any bytes are sliced out of it, so

@@ -94,7 +94,11 @@ from typing import Callable, NamedTuple, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from elfgen import PF_R, PF_W, PF_X, Seg, make_elf  # noqa: E402
+from support.elfgen import PF_R, PF_W, PF_X, Seg, make_elf  # noqa: E402
+from support.rvasm import (  # noqa: E402
+    OP_AMO, OP_AUIPC, OP_IMM, OP_IMM32, OP_JALR, OP_LOAD, OP_LUI, OP_OP, OP_OP32, OP_STORE, OP_SYSTEM,
+    enc_b, enc_i, enc_j, enc_r, enc_s, enc_u,
+)
 
 import rvdist  # noqa: E402
 
@@ -158,39 +162,6 @@ class Insn(NamedTuple):
 
 def _n(r: int) -> str:
     return REG_NAMES[r]
-
-
-OP_LOAD, OP_MISC_MEM, OP_IMM, OP_AUIPC, OP_IMM32 = 0x03, 0x0F, 0x13, 0x17, 0x1B
-OP_STORE, OP_AMO, OP_OP, OP_LUI, OP_OP32 = 0x23, 0x2F, 0x33, 0x37, 0x3B
-OP_BRANCH, OP_JALR, OP_JAL, OP_SYSTEM = 0x63, 0x67, 0x6F, 0x73
-
-
-def enc_r(f7: int, rs2: int, rs1: int, f3: int, rd: int, op: int) -> int:
-    return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op
-
-
-def enc_i(imm: int, rs1: int, f3: int, rd: int, op: int) -> int:
-    return ((imm & 0xFFF) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op
-
-
-def enc_s(imm: int, rs2: int, rs1: int, f3: int, op: int) -> int:
-    return (((imm >> 5) & 0x7F) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) \
-        | ((imm & 0x1F) << 7) | op
-
-
-def enc_b(imm: int, rs2: int, rs1: int, f3: int) -> int:
-    return (((imm >> 12) & 1) << 31) | (((imm >> 5) & 0x3F) << 25) | (rs2 << 20) \
-        | (rs1 << 15) | (f3 << 12) | (((imm >> 1) & 0xF) << 8) | (((imm >> 11) & 1) << 7) \
-        | OP_BRANCH
-
-
-def enc_u(imm20: int, rd: int, op: int) -> int:
-    return ((imm20 & 0xFFFFF) << 12) | (rd << 7) | op
-
-
-def enc_j(imm: int, rd: int) -> int:
-    return (((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3FF) << 21) | (((imm >> 11) & 1) << 20) \
-        | (((imm >> 12) & 0xFF) << 12) | (rd << 7) | OP_JAL
 
 
 def _bit(v: int, hi: int, lo: int) -> int:
@@ -278,8 +249,7 @@ def amo(name: str, width: int, rd: int, rs2: int, rs1: int, aq: int = 0, rl: int
     """An AMO (``name`` from :data:`AMOS`), or ``"lr"`` / ``"sc"``."""
     f5 = {"lr": 2, "sc": 3}.get(name, AMOS.get(name))
     f3 = 2 if width == 4 else 3
-    word = (f5 << 27) | (aq << 26) | (rl << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) \
-        | (rd << 7) | OP_AMO
+    word = enc_r(f5 << 2 | aq << 1 | rl, rs2, rs1, f3, rd, OP_AMO)
     suffix = ("w" if width == 4 else "d") + (".aq" if aq and not rl else "") \
         + (".rl" if rl and not aq else "") + (".aqrl" if aq and rl else "")
     if name == "lr":
@@ -1215,9 +1185,8 @@ ILLEGAL_BOTH = (
     Insn(enc_s(0, 12, 11, 4, OP_STORE), 4, "store funct3=4 (reserved)", llvm=False),
     Insn(enc_b(8, 12, 11, 2), 4, "branch funct3=2 (reserved)", llvm=False),
     Insn(enc_i(0, 11, 1, 10, OP_JALR), 4, "jalr funct3=1 (reserved)", llvm=False),
-    Insn(0x73 | (0x7C0 << 20) | (2 << 12) | (10 << 7), 4, "csrr a0, 0x7c0 (no such CSR)", llvm=False),
-    Insn((5 << 27) | (12 << 20) | (11 << 15) | (2 << 12) | (10 << 7) | OP_AMO, 4,
-         "amo funct5=5 (reserved)", llvm=False),
+    Insn(enc_i(0x7C0, 0, 2, 10, OP_SYSTEM), 4, "csrr a0, 0x7c0 (no such CSR)", llvm=False),
+    Insn(enc_r(5 << 2, 12, 11, 2, 10, OP_AMO), 4, "amo funct5=5 (reserved)", llvm=False),
 )
 
 #: Instructions rvdist must reject but Unicorn (machine mode, F/D) executes:

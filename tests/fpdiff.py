@@ -44,7 +44,11 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from elfgen import EHDR_SIZE, EM_RISCV, ET_EXEC, PF_R, PF_W, PF_X, PHDR_SIZE, Seg  # noqa: E402
+from support.elfgen import EHDR_SIZE, EM_RISCV, ET_EXEC, PF_R, PF_W, PF_X, PHDR_SIZE, Seg  # noqa: E402
+from support.rvasm import (  # noqa: E402
+    OP_FP, OP_IMM, OP_LOAD, OP_LOAD_FP, OP_OP, OP_STORE, OP_STORE_FP, OP_SYSTEM, enc_i, enc_r, enc_s,
+)
+from support.rvasm import li as rvasm_li  # noqa: E402
 
 TEXT, POOL, DATA = 0x10000, 0x400000, 0x500000
 MEMORY_SIZE = 32 << 20
@@ -159,39 +163,19 @@ def make_int_pool(rng: random.Random) -> list[int]:
     return out
 
 
-# ---- encoding ----------------------------------------------------------------
+# ---- encoding (on the tests' one encoder, support.rvasm) -------------------------
 
-def r_type(f7: int, rs2: int, rs1: int, f3: int, rd: int, op: int = 0x53) -> int:
-    return f7 << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op
-
-
-def i_type(imm: int, rs1: int, f3: int, rd: int, op: int) -> int:
-    return (imm & 0xFFF) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op
-
-
-def s_type(imm: int, rs2: int, rs1: int, f3: int, op: int) -> int:
-    imm &= 0xFFF
-    return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | (imm & 31) << 7 | op
-
-
-def li(rd: int, v: int) -> list[int]:
-    """lui + addiw (or one addi): a 32-bit value, sign-extended, which is all this needs."""
-    v &= 0xFFFFFFFF
-    lo = v & 0xFFF
-    hi = (v + 0x800) >> 12 & 0xFFFFF
-    if lo >= 0x800:
-        lo -= 0x1000
-    out = []
-    if hi:
-        out.append(hi << 12 | rd << 7 | 0x37)
-        out.append(i_type(lo, rd, 0, rd, 0x1B))     # addiw keeps it 32-bit
-    else:
-        out.append(i_type(lo, 0, 0, rd, 0x13))
-    return out
+def fp_op(f7: int, rs2: int, rs1: int, f3: int, rd: int) -> int:
+    return enc_r(f7, rs2, rs1, f3, rd, OP_FP)
 
 
 def csr(op_f3: int, rd: int, rs1: int, num: int) -> int:
-    return num << 20 | rs1 << 15 | op_f3 << 12 | rd << 7 | 0x73
+    return enc_i(num, rs1, op_f3, rd, OP_SYSTEM)
+
+
+def li(rd: int, v: int) -> list[int]:
+    """Load a 32-bit signed constant: the instruction words."""
+    return list(memoryview(rvasm_li(rd, v)).cast("I"))
 
 
 RM_NAMES = ["rne", "rtz", "rdn", "rup", "rmm", "?", "?", "dyn"]
@@ -229,46 +213,46 @@ def gen_step(rng: random.Random) -> Step:
     k = rng.randrange(100)
     if k < 22:
         name, f7 = rng.choice(_ARITH)
-        return Step(r_type(f7 | fmt, rs2, rs1, rm, rd), f"{name}{sfx} f{rd}, f{rs1}, f{rs2}, {rmn}")
+        return Step(fp_op(f7 | fmt, rs2, rs1, rm, rd), f"{name}{sfx} f{rd}, f{rs1}, f{rs2}, {rmn}")
     if k < 32:
         name, op = rng.choice(_FMA)
         w = rs3 << 27 | fmt << 25 | rs2 << 20 | rs1 << 15 | rm << 12 | rd << 7 | op
         return Step(w, f"{name}{sfx} f{rd}, f{rs1}, f{rs2}, f{rs3}, {rmn}")
     if k < 37:
-        return Step(r_type(0x2C | fmt, 0, rs1, rm, rd), f"fsqrt{sfx} f{rd}, f{rs1}, {rmn}")
+        return Step(fp_op(0x2C | fmt, 0, rs1, rm, rd), f"fsqrt{sfx} f{rd}, f{rs1}, {rmn}")
     if k < 42:
         f3 = rng.randrange(3)
-        return Step(r_type(0x10 | fmt, rs2, rs1, f3, rd),
+        return Step(fp_op(0x10 | fmt, rs2, rs1, f3, rd),
                     f"{['fsgnj', 'fsgnjn', 'fsgnjx'][f3]}{sfx} f{rd}, f{rs1}, f{rs2}")
     if k < 48:
         f3 = rng.randrange(2)
-        return Step(r_type(0x14 | fmt, rs2, rs1, f3, rd), f"{['fmin', 'fmax'][f3]}{sfx} f{rd}, f{rs1}, f{rs2}")
+        return Step(fp_op(0x14 | fmt, rs2, rs1, f3, rd), f"{['fmin', 'fmax'][f3]}{sfx} f{rd}, f{rs1}, f{rs2}")
     if k < 54:
         f3 = rng.randrange(3)
-        return Step(r_type(0x50 | fmt, rs2, rs1, f3, ird),
+        return Step(fp_op(0x50 | fmt, rs2, rs1, f3, ird),
                     f"{['fle', 'flt', 'feq'][f3]}{sfx} x{ird}, f{rs1}, f{rs2}", ird)
     if k < 58:
-        return Step(r_type(0x70 | fmt, 0, rs1, 1, ird), f"fclass{sfx} x{ird}, f{rs1}", ird)
+        return Step(fp_op(0x70 | fmt, 0, rs1, 1, ird), f"fclass{sfx} x{ird}, f{rs1}", ird)
     if k < 64:
         if fmt:
-            return Step(r_type(0x21, 0, rs1, rm, rd), f"fcvt.d.s f{rd}, f{rs1}, {rmn}")
-        return Step(r_type(0x20, 1, rs1, rm, rd), f"fcvt.s.d f{rd}, f{rs1}, {rmn}")
+            return Step(fp_op(0x21, 0, rs1, rm, rd), f"fcvt.d.s f{rd}, f{rs1}, {rmn}")
+        return Step(fp_op(0x20, 1, rs1, rm, rd), f"fcvt.s.d f{rd}, f{rs1}, {rmn}")
     if k < 76:
         t = rng.randrange(4)
-        return Step(r_type(0x60 | fmt, t, rs1, rm, ird), f"fcvt.{_CVT_INT[t]}{sfx} x{ird}, f{rs1}, {rmn}", ird)
+        return Step(fp_op(0x60 | fmt, t, rs1, rm, ird), f"fcvt.{_CVT_INT[t]}{sfx} x{ird}, f{rs1}, {rmn}", ird)
     if k < 86:
         t = rng.randrange(4)
-        return Step(r_type(0x68 | fmt, t, irs, rm, rd), f"fcvt{sfx}.{_CVT_INT[t]} f{rd}, x{irs}, {rmn}")
+        return Step(fp_op(0x68 | fmt, t, irs, rm, rd), f"fcvt{sfx}.{_CVT_INT[t]} f{rd}, x{irs}, {rmn}")
     if k < 90:
         if rng.getrandbits(1):
-            return Step(r_type(0x70 | fmt, 0, rs1, 0, ird), f"fmv.x.{'d' if fmt else 'w'} x{ird}, f{rs1}", ird)
-        return Step(r_type(0x78 | fmt, 0, irs, 0, rd), f"fmv.{'d' if fmt else 'w'}.x f{rd}, x{irs}")
+            return Step(fp_op(0x70 | fmt, 0, rs1, 0, ird), f"fmv.x.{'d' if fmt else 'w'} x{ird}, f{rs1}", ird)
+        return Step(fp_op(0x78 | fmt, 0, irs, 0, rd), f"fmv.{'d' if fmt else 'w'}.x f{rd}, x{irs}")
     if k < 95:
         # Stores and loads through the scratch area (aligned or not).
         off = rng.randrange(0, 62) * 4
         if rng.getrandbits(1):
-            return Step(s_type(off, rs2, S2, 2 + fmt, 0x27), f"fs{'d' if fmt else 'w'} f{rs2}, {off}(s2)")
-        return Step(i_type(off, S2, 2 + fmt, rd, 0x07), f"fl{'d' if fmt else 'w'} f{rd}, {off}(s2)")
+            return Step(enc_s(off, rs2, S2, 2 + fmt, OP_STORE_FP), f"fs{'d' if fmt else 'w'} f{rs2}, {off}(s2)")
+        return Step(enc_i(off, S2, 2 + fmt, rd, OP_LOAD_FP), f"fl{'d' if fmt else 'w'} f{rd}, {off}(s2)")
     # CSR instructions on fflags (1), frm (2), fcsr (3): writes keep frm valid.
     num = rng.choice([1, 2, 3])
     f3 = rng.choice([1, 2, 3, 5, 6, 7])
@@ -296,11 +280,11 @@ def gen_sequence(rng: random.Random) -> Sequence:
 
 
 def _dump(ird: int) -> list[int]:
-    out = [s_type(8 * r, r, S0, 3, 0x27) for r in range(32)]      # fsd fr, 8r(s0)
+    out = [enc_s(8 * r, r, S0, 3, OP_STORE_FP) for r in range(32)]      # fsd fr, 8r(s0)
     out.append(csr(2, T6, 0, 1))                                   # frflags t6
-    out.append(s_type(256, T6, S0, 3, 0x23))                       # sd t6, 256(s0)
-    out.append(s_type(264, ird, S0, 3, 0x23))                      # sd xird, 264(s0)
-    out.append(i_type(RECORD, S0, 0, S0, 0x13))                    # addi s0, s0, RECORD
+    out.append(enc_s(256, T6, S0, 3, OP_STORE))                       # sd t6, 256(s0)
+    out.append(enc_s(264, ird, S0, 3, OP_STORE))                      # sd xird, 264(s0)
+    out.append(enc_i(RECORD, S0, 0, S0, OP_IMM))                    # addi s0, s0, RECORD
     return out
 
 
@@ -322,19 +306,19 @@ class Batch:
             words += li(T6, seq.fcsr)
             words.append(csr(1, 0, T6, 3))                         # fscsr t6
             for r, idx in enumerate(seq.fregs):
-                words.append(i_type(8 * idx, S1, 3, r, 0x07))      # fld fr, 8idx(s1)
+                words.append(enc_i(8 * idx, S1, 3, r, OP_LOAD_FP))      # fld fr, 8idx(s1)
             for r, idx in zip(INT_REGS, seq.iregs):
-                words.append(i_type(8 * idx - 2048, S2, 3, r, 0x03))   # ld r, (int pool)
+                words.append(enc_i(8 * idx - 2048, S2, 3, r, OP_LOAD))   # ld r, (int pool)
             for i, st in enumerate(seq.steps):
                 words.append(st.word)
                 words += _dump(st.int_rd)
                 if st.word & 0x7F != 0x73 and (st.word + i) % 4:
                     words.append(csr(1, 0, 0, 1))                  # fsflags x0 (most steps)
-        words.append(i_type(1, 0, 0, 10, 0x13))                    # a0 = 1 (stdout)
+        words.append(enc_i(1, 0, 0, 10, OP_IMM))                    # a0 = 1 (stdout)
         words += li(11, DATA)
-        words.append(r_type(0x20, 11, S0, 0, 12, 0x33))            # a2 = s0 - a1
-        words += [i_type(64, 0, 0, 17, 0x13), 0x73]                # write
-        words += [i_type(0, 0, 0, 10, 0x13), i_type(93, 0, 0, 17, 0x13), 0x73]   # exit(0)
+        words.append(enc_r(0x20, 11, S0, 0, 12, OP_OP))            # a2 = s0 - a1
+        words += [enc_i(64, 0, 0, 17, OP_IMM), OP_SYSTEM]                # write
+        words += [enc_i(0, 0, 0, 10, OP_IMM), enc_i(93, 0, 0, 17, OP_IMM), OP_SYSTEM]   # exit(0)
         code = struct.pack(f"<{len(words)}I", *words)
         pool = bytearray(8192)
         struct.pack_into("<255Q", pool, 0, *self.pool)

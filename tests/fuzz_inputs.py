@@ -3,7 +3,7 @@
 Every input, however mangled, must end in success or a typed
 :class:`rvdist.RvError` -- never another exception, a crash, a hang or an
 unbounded allocation. Inputs start from valid files (the committed guest
-ELFs, :func:`elfgen.sample_elf`, snapshots taken of the guests at
+ELFs, :func:`support.elfgen.sample_elf`, snapshots taken of the guests at
 interesting moments, and whatever is in ``tests/corpus``) and are mutated:
 bit flips, byte and multi-byte field changes with interesting values,
 truncation, extension, deletion, insertion, splicing with another seed,
@@ -11,7 +11,7 @@ ELF header and program header tampering, and for snapshots edits of the
 binary record's words, the texts, their flags and padding, the page block
 table, the format version and record size, the page index tables, the I/O
 block and the page blocks, and of the header dict re-encoded by
-``Snapshot.to_bytes``, with the checksums recomputed so that the structural
+``Snapshot.with_header``, with the checksums recomputed so that the structural
 checks behind them are reached.
 
 A case is identified by ``(kind, seed, index)``; its input is a pure
@@ -61,11 +61,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:          # run as a script: elfgen lives beside us
+if str(HERE) not in sys.path:          # run as a script: support/ lives beside us
     sys.path.insert(0, str(HERE))
 
 import rvdist  # noqa: E402
-from elfgen import PF_R, PF_W, PF_X, PT_NOTE, Seg, make_elf, sample_elf  # noqa: E402
+from support.elfgen import PF_R, PF_W, PF_X, PT_NOTE, Seg, make_elf, sample_elf  # noqa: E402
 from rvdist import Machine, Program, RvError, Snapshot  # noqa: E402
 from rvdist._core import ffi, lib  # noqa: E402
 
@@ -168,7 +168,7 @@ def _run(m: Machine) -> rvdist.RunResult:
     # A machine may start past max_cycles (a lowered limit); it must not run on then.
     assert m.max_cycles is None or m.cycles <= max(start, m.max_cycles), (start, m.cycles, m.max_cycles)
     assert m.stdin_position <= len(m.stdin)
-    cap = int(m._m.out_cap)
+    cap = m.output_limit
     for fd, before in zip((1, 2), lengths):
         if m.output_length(fd) > before and m.output_length(fd) > cap:
             raise AssertionError(f"fd {fd}: {m.output_length(fd)} bytes captured, cap {cap}")
@@ -594,7 +594,7 @@ def fix_crc(data: bytes) -> bytes:
     return data if end is None else data[:-4] + struct.pack("<I", zlib.crc32(data[:end]))
 
 
-# -- the header dict (Snapshot.header), edited and re-encoded by Snapshot.to_bytes
+# -- the header dict (Snapshot.header), edited and re-encoded by Snapshot.with_header
 
 def _leaves(obj: Any, path: tuple = ()) -> list[tuple]:
     """Paths to every value inside a JSON object (containers included)."""
@@ -650,13 +650,13 @@ def _mutate_header(rng: random.Random, h: dict) -> None:
 
 def encode_edited(data: bytes, edit: Callable[[dict], None]) -> Optional[bytes]:
     """A well-formed snapshot with its header dict edited, encoded by
-    Snapshot.to_bytes; None if to_bytes refuses the dict (SnapshotError). Any
-    other exception is a bug in to_bytes and propagates."""
+    Snapshot.with_header; None if it refuses the dict (SnapshotError). Any
+    other exception is a bug in the codec and propagates."""
     snap = Snapshot.from_bytes(data)
     header = snap.header
     edit(header)
     try:
-        return snap.to_bytes()
+        return snap.with_header(header).to_bytes()
     except rvdist.SnapshotError:
         return None
 
@@ -814,7 +814,7 @@ class Case:
     origin: str
     program: Optional[str] = None
     before: tuple = ()
-    #: Set if making the input failed (Snapshot.to_bytes raised other than SnapshotError).
+    #: Set if making the input failed (Snapshot.with_header raised other than SnapshotError).
     error: Optional[str] = None
 
     def check(self) -> Outcome:

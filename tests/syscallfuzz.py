@@ -15,7 +15,8 @@ import random
 import struct
 
 import rvdist
-from conftest import DATA, ECALL, TEXT, addi, asm_elf, exit_with, ld, li
+from support.elfgen import DATA, TEXT, asm_elf
+from support.rvasm import ECALL, addi, exit_with, ld, li
 
 MEMORY = 1 << 20
 

@@ -18,8 +18,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
 import rvdist  # noqa: E402
-from conftest import OBJECT_STORE  # noqa: E402
 from rvdist.executor import Executor  # noqa: E402
+from support.cluster import OBJECT_STORE  # noqa: E402
 
 GUESTS = Path(__file__).resolve().parent / "guests"
 

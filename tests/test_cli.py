@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import rvdist
+from support.guests import GUESTS, guest_paths, symbols
 
-from conftest import GUESTS, guest_paths, symbols
 
 HELLO = str(GUESTS / "c/hello.elf")
 MSG = b"spam spam spam spam\n"
@@ -52,16 +52,20 @@ def test_help() -> None:
     run = rvdist_cli("run", "--help")
     assert run.returncode == 0
     for option in (b"--json", b"--max-cycles", b"--slice-cycles", b"--memory", b"--stdin",
-                   b"--cost-model", b"--output-limit", b"124", b"125"):
+                   b"--cost-model", b"--output-limit", b"124", b"125", b"69", b"--connect-timeout",
+                   b"--verbose", b"--file", b"--out-dir", b"--env", b"--seed", b"--cwd"):
         assert option in run.stdout, f"{option!r} missing from `rvdist run --help`"
+    text = b" ".join(run.stdout.split())
+    assert b"Prefer --local for short programs" in text, "say when --local is the better choice"
     no_traceback(top)
     no_traceback(run)
 
 
 def test_console_script() -> None:
+    """The `rvdist` command that `pip install` makes (pyproject's [project.scripts])."""
     exe = shutil.which("rvdist")
-    if exe is None:
-        pytest.skip("the rvdist console script is not on PATH")
+    assert exe is not None, "the rvdist console script is not on PATH: install the package " \
+                            "(pip install -e .) before running the tests"
     proc = subprocess.run([exe, "run", "--local", HELLO, "x"], capture_output=True, timeout=120)
     assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\nx\n")
     assert subprocess.run([exe, "--help"], capture_output=True, timeout=120).returncode == 0
@@ -99,7 +103,7 @@ def test_json_result() -> None:
     proc = rvdist_cli("run", "--json", "--slice-cycles", "50", HELLO, "a", "b")
     obj = json_result(proc)
     assert proc.returncode == 3
-    assert obj["status"] == "exited" and obj["exit_code"] == 3
+    assert obj["status"] == "done" and obj["exit_code"] == 3
     assert obj["stdout"] == "hello from rvdist\na\nb\n" and obj["stderr"] == ""
     assert obj["error"] is None
     assert obj["cost_model"] == "unit"
@@ -133,7 +137,7 @@ def test_stdin_from_file_and_pipe(tmp_path: Path) -> None:
 
 def test_memory_option() -> None:
     obj = json_result(rvdist_cli("run", "--json", "--memory", "64MiB", str(GUESTS / "c/memsort.elf"), "4k"))
-    assert (obj["status"], obj["exit_code"]) == ("exited", 0)
+    assert (obj["status"], obj["exit_code"]) == ("done", 0)
     assert obj["stdout"].startswith("elements=512\n") and "sorted=yes\n" in obj["stdout"]
     small = json_result(rvdist_cli("run", "--json", "--memory", "64KiB", str(GUESTS / "c/memsort.elf"), "4k"))
     assert small["error"]["kind"] == "program", "the program does not fit 64 KiB"
@@ -161,7 +165,7 @@ def test_guest_fault_json() -> None:
     proc = rvdist_cli("run", "--json", str(GUESTS / relpath))
     obj = json_result(proc)
     assert proc.returncode == 125
-    assert obj["status"] == "error" and obj["exit_code"] is None
+    assert obj["status"] == "failed" and obj["exit_code"] is None
     err = obj["error"]
     assert err["kind"] == "write_exec"
     assert (err["pc"], err["address"]) == (syms["fault_here"], syms["fault_addr"])
@@ -180,7 +184,7 @@ def test_every_fault_json(relpath: str) -> None:
     proc = rvdist_cli("run", "--json", *FAULT_OPTIONS.get(name, []), str(GUESTS / relpath))
     obj = json_result(proc)
     assert proc.returncode == (124 if name == "infinite_loop" else 125), proc.returncode
-    assert obj["status"] == "error"
+    assert obj["status"] == "failed"
     assert obj["error"] is not None, "a guest error must be described"
     assert {"kind", "pc", "address", "message"} <= obj["error"].keys()
     assert obj["error"]["pc"] == symbols(relpath)["fault_here"]
@@ -244,7 +248,7 @@ def test_bad_input_exits_2(case: str, json_mode: bool, tmp_path: Path) -> None:
     no_traceback(proc)
     if json_mode:
         obj = json_result(proc)
-        assert obj["status"] == "error" and obj["exit_code"] is None
+        assert obj["status"] == "failed" and obj["exit_code"] is None
         assert {"kind", "message"} <= obj["error"].keys() and obj["error"]["message"]
     else:
         assert proc.stdout == b""
@@ -264,12 +268,20 @@ def test_demo_runs_end_to_end_on_an_embedded_ray() -> None:
     assert ray_part["slices"] > ray_part["jobs"], "long jobs ran in several slices"
 
 
-def test_bundled_demo_programs_match_the_test_guests() -> None:
-    """rvdist/programs/ holds copies made by `make -C tests/guests`: they must not drift."""
+def test_the_demo_programs_are_the_test_guests() -> None:
+    """rvdist/programs/ ships what `rvdist demo` runs; in this tree each is a link to
+    the guest that `make -C tests/guests` builds (a wheel holds the files)."""
+    from rvdist.demo import JOBS, _program
+
     bundled = Path(rvdist.__file__).parent / "programs"
-    for elf in bundled.glob("*.elf"):
-        source = GUESTS / ("linux" if elf.name == "stats.elf" else "c") / elf.name
-        assert elf.read_bytes() == source.read_bytes(), elf.name
+    assert sorted(p.name for p in bundled.glob("*.elf")) == sorted({j.program for j in JOBS})
+    for job in JOBS:
+        link = bundled / job.program
+        assert link.is_symlink(), f"{job.program} is a copy, not a link"
+        # stats.elf is a stock glibc program (tests/guests/linux/); the others are in c/.
+        source = link.resolve()
+        assert source.name == job.program and source.parent in (GUESTS / "c", GUESTS / "linux"), source
+        assert _program(job.program).data == source.read_bytes()
 
 
 def test_batch_runs_a_manifest_end_to_end(tmp_path: Path) -> None:
@@ -322,6 +334,27 @@ def test_run_goes_through_the_executor_by_default(cluster) -> None:
     assert (proc.returncode, proc.stdout) == (2, b"hello from rvdist\na\n")
     proc = rvdist_cli("run", "--address", cluster.address, "--max-cycles", "50", HELLO, local=False)
     assert proc.returncode == 124 and b"cycles" in proc.stderr
+
+
+def test_suspend_resume_and_snapshot_info_share_the_status_vocabulary(tmp_path: Path) -> None:
+    primes, snap = str(GUESTS / "c/primes.elf"), tmp_path / "a.snap"
+    whole = json_result(rvdist_cli("run", "--json", primes, "3000"))
+    part = rvdist_cli("run", "--json", "--max-cycles", "20000", "--suspend-to", str(snap), primes, "3000")
+    obj = json_result(part)
+    assert (part.returncode, obj["status"], obj["cycles"]) == (75, "suspended", 20000)
+    info = json_result(rvdist_cli("snapshot", "info", "--json", str(snap)))
+    assert info["cycles"] == 20000
+    rest = rvdist_cli("resume", "--json", str(snap), primes)
+    done = json_result(rest)
+    assert (rest.returncode, done["status"], done["cycles"], done["stdout"]) == \
+        (0, "done", whole["cycles"], whole["stdout"])
+    assert whole["status"] == "done"
+    (tmp_path / "bad.snap").write_bytes(b"junk")
+    for cmd in (("snapshot", "info", "--json", str(tmp_path / "bad.snap")),
+                ("resume", "--json", str(tmp_path / "bad.snap"), primes)):
+        proc = rvdist_cli(*cmd)
+        bad = json_result(proc)
+        assert (proc.returncode, bad["status"], bad["error"]["kind"]) == (2, "failed", "snapshot"), cmd
 
 
 # --- the Linux job spec: files, env, seed, cwd, out-dir --------------------------------
@@ -383,7 +416,7 @@ def test_run_and_batch_on_ray_carry_files(cluster, tmp_path: Path) -> None:
     manifest = tmp_path / "jobs.yaml"
     manifest.write_text(
         f"- {{program: {LINUX / 'stats.elf'}, args: [in.txt, /res/r.txt], name: stats, memory: 16MiB,\n"
-        f"   files: {{in.txt: {LINUX / 'data/samples.txt'}}}, cwd: /work}}\n"
+        f"   files: {{in.txt: {LINUX / 'data/samples.txt'}}}, cwd: work}}\n"  # relative: from /
         f"- {{program: {LINUX / 'hello.elf'}, name: hi, env: {{WHO: batch}}, seed: 7}}\n")
     results = tmp_path / "results.jsonl"
     proc = rvdist_cli("batch", str(manifest), "--address", cluster.address, "--out", str(results),

@@ -30,3 +30,26 @@ def test_validation_really_checks_something() -> None:
     del broken["available_node_types"]["head"]["node_config"]
     with pytest.raises(Exception):
         prep.validate_config(prep.prepare_config(broken))
+
+
+def test_cluster_yaml_installs_the_cluster_extra_and_blocks_its_workers() -> None:
+    config = load()
+    assert any("rvdist[cluster]" in cmd for cmd in config["setup_commands"]), \
+        "ray job submit needs ray[default], which rvdist[cluster] pulls in"
+    starts = [c for c in config["worker_start_ray_commands"] if "ray start" in c]
+    assert starts and all("--block" in c for c in starts), \
+        "without --block a worker's SIGTERM does not drain it"
+
+
+def test_cluster_yaml_example_writes_results_to_absolute_paths() -> None:
+    text = CONFIG.read_text()
+    example = " ".join(line.lstrip("# ").rstrip("\\ ") for line in text.splitlines()
+                       if line.startswith("#") and ("rvdist batch" in line or line.startswith("#    ")))
+    assert "rvdist batch" in example
+    for option in ("--out", "--events", "--checkpoint-dir"):
+        words = example.split()
+        assert option in words, option
+        path = words[words.index(option) + 1]
+        assert path.startswith("/"), f"{option} {path}: lost in Ray's temporary copy of the working dir"
+        assert any(path.startswith(d) for cmd in load()["head_setup_commands"]
+                   for d in cmd.split() if d.startswith("/")), f"{path} is not created on the head"

@@ -26,22 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rvdist
-from conftest import (
-    DATA,
-    ECALL,
-    GUESTS,
-    add,
-    addi,
-    asm_elf,
-    bne,
-    final_state,
-    guest,
-    guest_paths,
-    li,
-    lui,
-    run_slices,
-    sd,
-)
+from support.elfgen import DATA, asm_elf
+from support.guests import GUESTS, final_state, guest, guest_paths, run_slices
+from support.rvasm import ECALL, add, addi, bne, li, lui, sd
 
 MiB = 1 << 20
 HOST = 500
@@ -255,11 +242,11 @@ def test_unit_steps_equal_one_run(cost_model: str) -> None:
 def test_runs_are_repeatable_across_processes() -> None:
     """Two fresh processes (with different hash seeds) compute the same final states."""
     script = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import conftest, rvdist\n"
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import rvdist; from support import guests\n"
         "out = {}\n"
         "for rel, args in [('c/memsort.elf', ['2k']), ('c/lrsc_counter.elf', ['30'])]:\n"
-        "    m = rvdist.Machine(conftest.guest(rel), args=args, memory_size=1 << 20, cost_model='ckb')\n"
-        "    s = conftest.final_state(m, m.run())\n"
+        "    m = rvdist.Machine(guests.guest(rel), args=args, memory_size=1 << 20, cost_model='ckb')\n"
+        "    s = guests.final_state(m, m.run())\n"
         "    out[rel] = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in s.items()}\n"
         "print(json.dumps(out))\n")
     results = []

@@ -25,7 +25,7 @@ import diffgen  # noqa: E402
 from diffgen import INT64_MAX, INT64_MIN, M64, ZB_REF  # noqa: E402
 
 import rvdist  # noqa: E402
-from elfgen import PF_R, PF_X, Seg, make_elf  # noqa: E402
+from support.elfgen import PF_R, PF_X, Seg, make_elf  # noqa: E402
 
 DEFAULT_CASES = 3000
 DEFAULT_FAULT_CASES = 800

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 import rvdist
-from conftest import GUESTS, guest, guest_paths, run_slices, symbols
 from rvdist import (
     Breakpoint,
     CyclesExceeded,
@@ -17,6 +16,7 @@ from rvdist import (
     OutputLimitExceeded,
     UnsupportedSyscall,
 )
+from support.guests import GUESTS, guest, guest_paths, run_slices, symbols
 
 MSG = b"spam spam spam spam\n"
 OUTPUT_LIMIT = 10 * len(MSG) + 7  # not a multiple of a write: no partial write may get in

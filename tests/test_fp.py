@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 
 import rvdist
-from conftest import _w, addi, asm_elf, bne, exit_with, final_state, li
 from rvdist import IllegalInstruction, cost
+from support.elfgen import asm_elf
+from support.guests import final_state
+from support.rvasm import (
+    OP_FP, OP_MADD, OP_STORE_FP, OP_SYSTEM, addi, bne, enc_i, enc_r, enc_s, exit_with, li, word,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fpdiff  # noqa: E402
@@ -23,15 +27,15 @@ CYCLE, TIME, INSTRET = 0xC00, 0xC01, 0xC02
 
 
 def csrrs(rd: int, csr: int, rs1: int = 0) -> bytes:
-    return _w(csr << 20 | rs1 << 15 | 2 << 12 | rd << 7 | 0x73)
+    return word(enc_i(csr, rs1, 2, rd, OP_SYSTEM))
 
 
 def csrrwi(rd: int, csr: int, uimm: int) -> bytes:
-    return _w(csr << 20 | uimm << 15 | 5 << 12 | rd << 7 | 0x73)
+    return word(enc_i(csr, uimm, 5, rd, OP_SYSTEM))
 
 
 def fadd_d(rd: int, rs1: int, rs2: int, rm: int) -> int:
-    return 0x01 << 25 | rs2 << 20 | rs1 << 15 | rm << 12 | rd << 7 | 0x53
+    return enc_r(0x01, rs2, rs1, rm, rd, OP_FP)
 
 
 def counters_elf(n_alu: int) -> bytes:
@@ -68,7 +72,7 @@ def test_time_is_cycles_over_100_in_a_long_run() -> None:
     assert m.registers["a5"] == (m.registers["a3"] + 1) // 100
 
 
-@pytest.mark.parametrize("word, what", [
+@pytest.mark.parametrize("bits, what", [
     (0xC0051073, "csrw cycle, a0"),
     (0xC025A573, "csrrs a0, instret, a1"),
     (0xC010E573, "csrrsi a0, time, 1"),
@@ -81,39 +85,39 @@ def test_time_is_cycles_over_100_in_a_long_run() -> None:
     (0x0605F553, "fadd.h (no Zfh)"),
     (0x5805F553 | 1 << 20, "fsqrt.s with rs2 != 0"),
 ])
-def test_illegal_at_decode(word: int, what: str) -> None:
-    m = rvdist.Machine(asm_elf(addi("a0", 0, 1) + _w(word) + exit_with("a0")))
+def test_illegal_at_decode(bits: int, what: str) -> None:
+    m = rvdist.Machine(asm_elf(addi("a0", 0, 1) + word(bits) + exit_with("a0")))
     r = m.run()
     assert isinstance(r.error, IllegalInstruction), what
-    assert r.error.bits == word and m.cycles == 1      # an illegal instruction costs nothing
+    assert r.error.bits == bits and m.cycles == 1      # an illegal instruction costs nothing
 
 
 @pytest.mark.parametrize("frm", [5, 6, 7])
 @pytest.mark.parametrize("budget", [None, 500])
 def test_dynamic_rounding_with_an_invalid_frm_is_illegal(frm: int, budget) -> None:
-    word = fadd_d(10, 10, 11, 7)
-    code = csrrwi(0, 2, frm) + addi("a0", 0, 1) + _w(word) + exit_with("a0")
+    bits = fadd_d(10, 10, 11, 7)
+    code = csrrwi(0, 2, frm) + addi("a0", 0, 1) + word(bits) + exit_with("a0")
     m = rvdist.Machine(asm_elf(code), cost_model="ckb")
     while not (r := m.run(budget)).done:
         pass
     assert isinstance(r.error, IllegalInstruction)
-    assert r.error.bits == word and r.error.pc == 0x10000 + 8
+    assert r.error.bits == bits and r.error.pc == 0x10000 + 8
     assert m.cycles == 4 + 1        # the CSR write and the addi; the fadd costs nothing
     assert m.fcsr == frm << 5
 
 
 def test_dynamic_rounding_with_a_valid_frm_runs() -> None:
-    code = csrrwi(0, 2, 4) + _w(fadd_d(10, 10, 11, 7)) + exit_with("a0")
+    code = csrrwi(0, 2, 4) + word(fadd_d(10, 10, 11, 7)) + exit_with("a0")
     r = rvdist.Machine(asm_elf(code)).run()
     assert r.error is None and r.exit_code == 0     # a0 = 0 at start (Linux ABI), untouched
 
 
 def test_fp_cost_classes_are_charged() -> None:
     # fadd.d, fmadd.d, fdiv.d, fsd, csrr fflags: one of each FP class.
-    fmadd = 0x43 | 10 << 7 | 10 << 15 | 11 << 20 | 1 << 25 | 12 << 27
-    fdiv = 0x0D << 25 | 11 << 20 | 10 << 15 | 10 << 7 | 0x53
-    fsd = 0x27 | 3 << 12 | 2 << 15 | 10 << 20   # fsd fa0, 0(sp)
-    code = (addi("sp", "sp", -16) + _w(fadd_d(10, 10, 11, 0)) + _w(fmadd) + _w(fdiv) + _w(fsd)
+    fmadd = enc_r(12 << 2 | 1, 11, 10, 0, 10, OP_MADD)     # fmadd.d fa0, fa0, fa1, fa2
+    fdiv = enc_r(0x0D, 11, 10, 0, 10, OP_FP)               # fdiv.d fa0, fa0, fa1, rne
+    fsd = enc_s(0, 10, 2, 3, OP_STORE_FP)                  # fsd fa0, 0(sp)
+    code = (addi("sp", "sp", -16) + word(fadd_d(10, 10, 11, 0)) + word(fmadd) + word(fdiv) + word(fsd)
             + csrrs(10, 1) + exit_with("a0"))
     model = {"fp": 11, "fp_fma": 13, "fp_div": 17, "fp_mem": 19, "csr": 23}
     m = rvdist.Machine(asm_elf(code), cost_model=model)
@@ -179,9 +183,9 @@ def test_fp_programs_in_random_slices_with_snapshot_chains(seed: int) -> None:
 def test_fflags_read_mid_run_sees_host_flags() -> None:
     """fdiv by zero then csrr fflags in the same block: the flag raised on the
     host FPU must be visible to the read, and to Python after the run."""
-    fdiv = 0x0D << 25 | 11 << 20 | 10 << 15 | 12 << 7 | 0x53
-    fcvt_d_w = 0x69 << 25 | 0 << 20 | 5 << 15 | 10 << 7 | 0x53     # fa0 = (double)t0
-    code = li("t0", 1) + _w(fcvt_d_w) + _w(fdiv) + csrrs(10, 1) + exit_with("a0")
+    fdiv = enc_r(0x0D, 11, 10, 0, 12, OP_FP)               # fdiv.d fa2, fa0, fa1, rne
+    fcvt_d_w = enc_r(0x69, 0, 5, 0, 10, OP_FP)             # fa0 = (double)t0
+    code = li("t0", 1) + word(fcvt_d_w) + word(fdiv) + csrrs(10, 1) + exit_with("a0")
     m = rvdist.Machine(asm_elf(code))
     r = m.run()
     assert r.exit_code == 8 and m.fcsr == 8     # DZ

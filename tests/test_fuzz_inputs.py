@@ -22,11 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fuzz_inputs as fz
-from conftest import DATA, ECALL, asm_elf, guest, li
-from elfgen import PF_R, PF_W, PF_X, Seg, make_elf, sample_elf
 from rvdist import (ConfigError, CyclesExceeded, Machine, OutputLimitExceeded, Program,
                     ProgramError, RvError, Snapshot, SnapshotError)
 from rvdist.machine import DEFAULT_STDIN_LIMIT, MAX_ARGS_BYTES, MAX_MEMORY_SIZE
+from support.elfgen import DATA, PF_R, PF_W, PF_X, Seg, asm_elf, make_elf, sample_elf
+from support.guests import guest
+from support.rvasm import ECALL, li
 
 FAST_CASES = int(os.environ.get("RVDIST_FUZZ_FAST_CASES", "400"))
 SLOW_CASES = int(os.environ.get("RVDIST_FUZZ_CASES", "5000"))
@@ -107,7 +108,7 @@ _json = st.recursive(
 @given(which=st.integers(0, 1000), where=st.integers(0, 10_000), value=_json)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_forged_header_values(snap_seeds, which, where, value) -> None:
-    """Any JSON value at any place of a snapshot's header dict: Snapshot.to_bytes
+    """Any JSON value at any place of a snapshot's header dict: Snapshot.with_header
     refuses it with a SnapshotError, or encodes it (checksums correct) into bytes
     that are then refused or restored like any other input."""
     seed = snap_seeds[which % len(snap_seeds)]
@@ -264,10 +265,17 @@ def test_snapshot_size_limits() -> None:
     prog = guest("c/upper.elf")
     m = Machine(prog, stdin=b"some input\n")
     m.run(200)
-    data = m.snapshot().to_bytes()
+    snap = m.snapshot()
+    data = snap.to_bytes()
     with pytest.raises(SnapshotError, match="more than the 100 accepted"):
         Snapshot.from_bytes(data, max_size=100)
-    assert Snapshot.from_bytes(data, max_size=len(data)).info()["pages"] >= 0
+    with pytest.raises(SnapshotError, match=f"snapshot of {len(data)} bytes is more than the "
+                                            f"{len(data) - 1} accepted"):
+        Snapshot.from_bytes(data, max_size=len(data) - 1)
+    at_cap = Snapshot.from_bytes(data, max_size=len(data))     # exactly the cap is accepted, whole
+    assert at_cap.to_bytes() == data and at_cap.info() == snap.info() and at_cap.info()["pages"] > 0
+    restored = Machine.restore(prog, at_cap)
+    assert (restored.cycles, restored.pc, restored.stdin) == (m.cycles, m.pc, b"some input\n")
 
 
 def test_decompression_bomb_is_refused() -> None:

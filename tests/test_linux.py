@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 import rvdist
-from conftest import ECALL, asm_elf, exit_with, final_state, ld, li, run_slices, syscall
 from rvdist.errors import ConfigError, ProgramError, UnsupportedSyscall
+from support.elfgen import asm_elf
+from support.guests import final_state, run_slices
+from support.rvasm import ECALL, exit_with, ld, li, syscall
 
 LINUX = Path(__file__).parent / "guests" / "linux"
 sys.path.insert(0, str(LINUX))

@@ -10,21 +10,19 @@ import struct
 import pytest
 
 import rvdist
-from conftest import (
-    DATA,
+from rvdist import ConfigError, CyclesExceeded, Machine, MemoryFault, ProgramError, RvError
+from rvdist.cost import CLASSES, MAX_COST, MODELS
+from support.elfgen import DATA, PF_R, PF_W, PF_X, TEXT, Seg, asm_elf, make_elf
+from support.guests import GUESTS, guest, guest_paths, memory_digest
+from support.rvasm import (
     ECALL,
-    GUESTS,
-    TEXT,
     add,
     addi,
     amo,
-    asm_elf,
     beq,
     bne,
     div,
     exit_with,
-    guest,
-    guest_paths,
     i_type,
     jal,
     lbu,
@@ -32,7 +30,6 @@ from conftest import (
     li,
     lui,
     lw,
-    memory_digest,
     mul,
     rem,
     sd,
@@ -40,9 +37,6 @@ from conftest import (
     sw,
     syscall,
 )
-from elfgen import PF_R, PF_W, PF_X, Seg, make_elf
-from rvdist import ConfigError, MemoryFault, ProgramError, RvError
-from rvdist.cost import CLASSES, MAX_COST, MODELS
 
 U64 = (1 << 64) - 1
 MiB = 1 << 20
@@ -792,3 +786,78 @@ def test_bad_max_cycles_setter(value: int) -> None:
 def test_negative_stack_size_rejected() -> None:
     with pytest.raises(ConfigError):
         rvdist.Machine(guest("c/hello.elf"), stack_size=-1)
+
+
+# -- the core owns its state: Python changes it only through core functions -------------
+
+def test_failing_a_host_call_is_a_core_transition() -> None:
+    """rv_fail_host_call: only a pending host call, only with a host error kind."""
+    from rvdist._core import lib
+
+    m = Machine(asm_elf(li("a0", 7) + syscall(500) + exit_with()))
+    core = m.core
+    assert lib.rv_fail_host_call(core, lib.RV_ERR_HOST) == -1 and m.state == "ready"
+    assert m.run().state == "error" and m.error.number == 500          # unhandled: RV_ERR_SYSCALL
+    m = Machine(asm_elf(li("a0", 7) + syscall(500) + exit_with()))
+    m.on_syscall(500, lambda mm: rvdist.SUSPEND)
+    assert m.run().state == "host_call"
+    core, ecall_pc = m.core, int(m.core.host_call_pc)
+    assert m.pc == ecall_pc + 4
+    for kind in (lib.RV_ERR_NONE, lib.RV_ERR_ILLEGAL, lib.RV_ERR_CYCLES, 99):
+        assert lib.rv_fail_host_call(core, kind) == -1 and m.state == "host_call"
+    assert lib.rv_fail_host_call(core, lib.RV_ERR_HOST) == 0
+    assert (m.state, m.pc, int(core.err_pc), int(core.err_kind)) == ("error", ecall_pc, ecall_pc, lib.RV_ERR_HOST)
+    assert lib.rv_finish_host_call(core) == -1 and lib.rv_fail_host_call(core, lib.RV_ERR_HOST) == -1
+
+
+def test_max_cycles_and_output_limit_are_core_transitions() -> None:
+    from rvdist._core import lib
+
+    m = Machine(guest("c/intloop.elf"), max_cycles=1000)
+    assert isinstance(m.run().error, CyclesExceeded)
+    lib.rv_set_max_cycles(m.core, 1000)         # the same limit: ready again, to stop again
+    assert m.state == "ready" and isinstance(m.run().error, CyclesExceeded) and m.cycles == 1000
+    lib.rv_set_max_cycles(m.core, lib.RV_NO_LIMIT)
+    assert m.max_cycles is None and m.run(5000).state == "budget"
+    lib.rv_set_output_limit(m.core, 123)
+    assert m.output_limit == 123
+
+
+def test_the_brk_range_is_checked_by_the_core() -> None:
+    from rvdist._core import lib
+
+    m = Machine(guest("c/hello.elf"), memory_size=MiB)
+    core, brk_min = m.core, m.brk
+    assert int(core.brk_min) == brk_min and int(core.brk_max) <= MiB
+    for lo, hi in ((brk_min + 4096, brk_min), (brk_min, MiB + 4096)):
+        assert lib.rv_set_brk_range(core, lo, hi) == -1
+    assert (int(core.brk_min), m.brk) == (brk_min, brk_min)
+    assert lib.rv_set_brk_range(core, brk_min + 4096, MiB) == 0
+    assert (int(core.brk_min), m.brk, int(core.brk_max)) == (brk_min + 4096, brk_min + 4096, MiB)
+
+
+def test_one_source_for_the_defaults_and_limits() -> None:
+    """The core's constants are the defaults Python uses, and a bare core machine has them."""
+    from rvdist._core import ffi, lib
+    from rvdist.machine import DEFAULT_OUTPUT_LIMIT, MAX_MEMORY_SIZE
+
+    assert DEFAULT_OUTPUT_LIMIT == lib.RV_DEFAULT_OUTPUT_LIMIT == Machine(guest("c/hello.elf")).output_limit
+    assert MAX_MEMORY_SIZE == lib.RV_MAX_MEMORY and MAX_COST == lib.RV_MAX_COST
+    bare = ffi.gc(lib.rv_new(MiB), lib.rv_free)
+    assert int(bare.out_cap) == lib.RV_DEFAULT_OUTPUT_LIMIT and int(bare.max_cycles) == lib.RV_NO_LIMIT
+    assert list(bare.cost) == [1] * lib.RV_NCLASSES
+
+
+def test_cost_classes_are_the_cores() -> None:
+    """rvdist.cost lists the classes in the core's order, and refuses to load if not."""
+    from pathlib import Path
+
+    import rvdist.cost
+    from rvdist._core import lib
+
+    assert [getattr(lib, f"RV_CLASS_{c.upper()}") for c in CLASSES] == list(range(lib.RV_NCLASSES))
+    source = Path(rvdist.cost.__file__).read_text()
+    swapped = source.replace('    "mul",       # MUL*\n    "div",', '    "div",\n    "mul",       # MUL*\n', 1)
+    assert swapped != source
+    with pytest.raises(ImportError, match="RV_CLASS_"):
+        exec(compile(swapped, "cost.py", "exec"), {"__name__": "cost_swapped"})

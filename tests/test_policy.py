@@ -67,6 +67,12 @@ def test_round_robin_skips_finished_jobs_and_keeps_turns() -> None:
 def test_higher_priority_first() -> None:
     res = simulate([("low", 0, 2), ("mid", 1, 2), ("high", 5, 2)], [("s0", "n0")])
     assert res.jobs == ["high", "high", "mid", "mid", "low", "low"]
+    s = sched([("s0", "n0")])
+    s.add_job("low", priority=0)
+    s.add_job("high", priority=5)
+    assert [run_next(s, "s0").job_id for _ in range(3)] == ["high"] * 3
+    s.remove_job("high")                # a waiting job removed: the slot goes to the next tier
+    assert run_next(s, "s0") == Decision("low", "s0", None)
 
 
 def test_higher_priority_first_on_every_slot() -> None:
@@ -121,6 +127,27 @@ def test_each_slot_keeps_its_resident_job() -> None:
     # b waits for a slice, but s0 has its own job waiting: no migration
     assert s.next_for("s0") == Decision("a", "s0", None)
     assert s.next_for("s1") == Decision("b", "s1", None)
+
+
+def test_home_affinity_and_migration_decisions() -> None:
+    s = sched(jobs="ab")
+    assert run_next(s, "s0") == Decision("a", "s0", None)
+    assert run_next(s, "s1") == Decision("b", "s1", None)
+    run(s, "a", "s0")                   # a is a slice ahead: s0 still keeps it, not b
+    assert s.next_for("s0") == Decision("a", "s0", None)
+    s.remove_job("a")
+    s.slice_started("b", "s1")
+    assert s.next_for("s0") is None     # nothing of its own, and b runs on s1
+    s.slice_finished("b", "s1")
+    # with nothing of its own, s0 takes b from s1 (rule 5: busy or idle) and names the
+    # source; b's own slot would run it without a move
+    assert s.next_for("s0") == Decision("b", "s0", "s1")
+    assert s.next_for("s1") == Decision("b", "s1", None)
+    s.slice_started("b", "s0")          # the executor moved it: s0 is its home now
+    s.slice_finished("b", "s0")
+    assert s.jobs["b"].home == "s0"
+    assert s.next_for("s0") == Decision("b", "s0", None)
+    assert s.next_for("s1") == Decision("b", "s1", "s0")
 
 
 def test_no_migrations_while_every_slot_has_resident_work() -> None:
@@ -492,6 +519,27 @@ def test_equal_jobs_never_wait_more_than_a_round(w: Workload) -> None:
     jobs, _, arrivals, _, _, _ = w
     res = run_workload(*w)
     assert max(gaps(res, arrivals).values()) <= len(jobs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 6)), min_size=1, max_size=8),
+       st.integers(1, 3))
+def test_jobs_of_the_top_waiting_priority_never_wait_more_than_a_round(jobs, nslots) -> None:
+    """With mixed priorities, a job never waits more than (number of jobs) slices'
+    time while it is of the highest priority still waiting."""
+    res = run_workload([(f"j{i}", prio, n) for i, (prio, n) in enumerate(jobs)],
+                       [(f"s{i}", f"n{i % 2}") for i in range(nslots)], {}, "none", 0, False)
+    prio = {f"j{i}": p for i, (p, _) in enumerate(jobs)}
+    since = {j: -1 for j in prio}           # its last slice, or when a higher priority last waited
+    for tick in range(res.ticks):
+        present = [j for j in prio if tick < res.completion[j]]
+        top = max(prio[j] for j in present)
+        for j in present:
+            if prio[j] < top:
+                since[j] = tick
+        for r in (r for r in res.order if r.tick == tick):
+            assert tick - since[r.job_id] <= len(jobs), f"{r.job_id} waited {tick - since[r.job_id]}"
+            since[r.job_id] = tick
 
 
 def test_simulate_rejects_bad_workloads() -> None:

@@ -22,8 +22,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
 import rvdist  # noqa: E402
-from conftest import OBJECT_STORE  # noqa: E402
 from rvdist.executor import Executor  # noqa: E402
+from support.cluster import OBJECT_STORE  # noqa: E402
 
 GUESTS = Path(__file__).resolve().parent / "guests"
 SLICE = 50_000
@@ -63,6 +63,21 @@ def on_node(job, node_id: str) -> bool:
                for ev in list(job._history))
 
 
+# Events that put a job's machine on the event's node.
+_ARRIVALS = ("start", "slice", "restore", "migrate")
+
+
+def left_on_notice(history, node_id: str) -> bool:
+    """Whether a job, if it was ever on ``node_id``, was last taken off it by the
+    drain: an eviction there or a migration away, with nothing after on that node."""
+    stays = [i for i, ev in enumerate(history) if ev["node"] == node_id and ev["event"] in _ARRIVALS]
+    if not stays:
+        return True
+    return any((ev["event"] == "evict" and ev["node"] == node_id)
+               or (ev["event"] == "migrate" and ev.get("source") == node_id)
+               for ev in history[stays[-1] + 1:])
+
+
 def test_a_node_that_joins_takes_work(cluster):
     # 8 jobs of about 0.3 s each on 3 slots: the node joins while most still wait
     with Executor(slice_cycles=2_000_000) as ex:
@@ -88,19 +103,39 @@ def test_preempt_node_moves_every_job_off_before_the_deadline(cluster, extra_nod
                 for _ in range(6)]
         wait_for(lambda: any(on_node(j, extra_node.node_id) for j in jobs), 60,
                  "a job on the extra node")
-        took = ex.preempt_node(extra_node.node_id, deadline_s=5)
-        drained_at = time.time()
-        assert took < 1.0, f"the node took {took:.2f} s to empty"
+        # Returns once the node holds no job (TimeoutError past the deadline); how
+        # fast is a figure of benchmarks/bench_preemption.py, not of this test.
+        ex.preempt_node(extra_node.node_id, deadline_s=30)
+        seen = {j.id: len(j._history) for j in jobs}      # the events up to the node's emptying
         assert extra_node.node_id not in ex.nodes()
         results = [j.result(timeout=180) for j in jobs]
     m = reference("c/memsort.elf", ["256k"], memory_size=8 << 20)
     assert all(same_as_reference(r, m) for r in results)
     for r in results:
         assert r.count("start") == 1 and r.recoveries == 0 and r.lost_cycles == 0, r.history
-        late = [ev for ev in r.history if ev["node"] == extra_node.node_id
-                and ev["event"] in ("start", "restore", "migrate") and ev["time"] > drained_at]
-        assert not late, f"a drained node got new work: {late}"
+        assert left_on_notice(r.history[:seen[r.job_id]], extra_node.node_id), r.history
+        late = [ev for ev in r.history[seen[r.job_id]:] if ev["node"] == extra_node.node_id]
+        assert not late, f"a drained node got work after it emptied: {late}"
     assert sum(r.preemptions + r.migrations for r in results) >= 1
+
+
+def test_restore_node_returns_a_preempted_node_to_service(cluster, extra_node):
+    nid = extra_node.node_id
+    with Executor(slice_cycles=SLICE) as ex:
+        with pytest.raises(rvdist.errors.ConfigError):
+            ex.restore_node(nid)            # it was never preempted
+        ex.preempt_node(nid, deadline_s=10)
+        assert nid not in ex.nodes()
+        # once empty, its hosts are let go of: the node's CPU is free again
+        wait_for(lambda: ray.available_resources().get("CPU", 0) >= 1, 10,
+                 "the preempted node's hosts to be released")
+        ex.restore_node(nid)
+        wait_for(lambda: nid in ex.nodes(), 30, "the node to take work again")
+        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["200000"]) for _ in range(6)]
+        results = [j.result(timeout=180) for j in jobs]
+    m = reference("c/intloop.elf", ["200000"])
+    assert all(same_as_reference(r, m) for r in results)
+    assert any(nid in r.nodes for r in results), "the restored node got no work"
 
 
 def test_a_ray_drain_notice_empties_the_node(cluster, extra_node):
@@ -117,14 +152,18 @@ def test_a_ray_drain_notice_empties_the_node(cluster, extra_node):
         assert accepted, why
         wait_for(lambda: any(d["emptied_after"] is not None for d in ex.drains()), 10,
                  "the drained node to empty")
+        seen = {j.id: len(j._history) for j in jobs}      # the events up to the node's emptying
         (drain,) = ex.drains()
-        assert drain["node"] == extra_node.node_id
-        assert drain["emptied_after"] < 1.0, drain
+        assert drain["node"] == extra_node.node_id and extra_node.node_id not in ex.nodes()
         results = [j.result(timeout=180) for j in jobs]
     m = reference("c/intloop.elf", ["200000"])
     assert all(same_as_reference(r, m) for r in results), [r.to_dict() for r in results
                                                           if not same_as_reference(r, m)][:1]
     assert all(r.count("start") == 1 and r.lost_cycles == 0 for r in results)
+    for r in results:
+        assert left_on_notice(r.history[:seen[r.job_id]], extra_node.node_id), r.history
+        assert not [ev for ev in r.history[seen[r.job_id]:] if ev["node"] == extra_node.node_id]
+    assert any(ev["node"] == extra_node.node_id for r in results for ev in r.history)
 
 
 def test_a_node_killed_without_warning_loses_at_most_a_checkpoint_interval(cluster, extra_node):
@@ -158,6 +197,9 @@ def test_higher_priority_work_preempts_the_lowest(cluster):
         hr = high.result(timeout=120)
         still_running = [j for j in low if not j.done()]
         lows = [j.result(timeout=180) for j in low]
+        stats = ex.stats()
+    assert stats["preemptions"] == sum(r.preemptions for r in lows + [hr]), \
+        "the executor's counters must agree with the results"
     assert hr.status == "done" and hr.stdout == reference("c/primes.elf", ["20000"]).stdout
     assert still_running, "the low-priority jobs finished before the urgent one"
     preempts = [ev for r in lows for ev in r.history if ev["event"] == "preempt"]
@@ -191,12 +233,17 @@ def test_a_checkpoint_directory_keeps_results_and_resumes_jobs(cluster, tmp_path
 
 
 def test_sigterm_to_a_ray_start_worker_moves_its_jobs(cluster, tmp_path):
-    """A real spot-style preemption: `ray start --block` gets SIGTERM, Ray drains it."""
+    """A real spot-style preemption: `ray start --block` gets SIGTERM, Ray drains it,
+    and the drain ends gracefully: rvdist lets go of its hosts there once the
+    node is empty, so Ray need not wait out its deadline and abort."""
     ray_exe = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
-    env = dict(os.environ, RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="10", RAY_USAGE_STATS_ENABLED="0")
+    drain_timeout = 20
+    env = dict(os.environ, RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=str(drain_timeout),
+               RAY_USAGE_STATS_ENABLED="0")
+    log = open(tmp_path / "worker.log", "wb")
     worker = subprocess.Popen([ray_exe, "start", "--address", cluster.address, "--num-cpus", "1",
                                "--object-store-memory", str(OBJECT_STORE), "--block"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     try:
         before = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
@@ -208,19 +255,25 @@ def test_sigterm_to_a_ray_start_worker_moves_its_jobs(cluster, tmp_path):
             jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["20000000"]) for _ in range(6)]
             wait_for(lambda: any(j.node == new for j in jobs), 60, "a job on the new worker")
             worker.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
             wait_for(lambda: any(d["node"] == new and d["emptied_after"] is not None
                                  for d in ex.drains()), 15, "the worker to be drained")
+            worker.wait(timeout=drain_timeout + 30)
+            drained_in = time.monotonic() - signalled
             results = [j.result(timeout=180) for j in jobs]
         m = reference("c/intloop.elf", ["20000000"])
         assert all(same_as_reference(r, m) for r in results)
         assert all(r.count("start") == 1 and r.lost_cycles == 0 for r in results)
         assert any(ev["event"] in ("evict", "migrate") and ev.get("source", ev["node"]) == new
                    for r in results for ev in r.history)
-        worker.wait(timeout=60)
+        output = (tmp_path / "worker.log").read_text(errors="replace")
+        assert "ungracefully" not in output, output[-2000:]
+        assert drained_in < drain_timeout - 5, f"the drain took {drained_in:.1f} s: {output[-2000:]}"
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=30)
+        log.close()
 
 
 def test_a_killed_batch_driver_resumes_with_every_result_exactly_once(cluster, tmp_path):
@@ -230,9 +283,10 @@ def test_a_killed_batch_driver_resumes_with_every_result_exactly_once(cluster, t
                                             "args": [str(n)], "name": f"loop{n}"}) + "\n"
                                 for n in iters))
     ckpt, first, second = tmp_path / "ckpt", tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    events = tmp_path / "events.jsonl"
     common = [sys.executable, "-m", "rvdist.cli", "batch", str(manifest), "--address",
               cluster.address, "--checkpoint-dir", str(ckpt), "--slice-cycles", "1M",
-              "--checkpoint-cycles", "10M", "--quiet"]
+              "--checkpoint-cycles", "10M", "--quiet", "--events", str(events)]
     driver = subprocess.Popen(common + ["--out", str(first)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
     try:
@@ -244,6 +298,11 @@ def test_a_killed_batch_driver_resumes_with_every_result_exactly_once(cluster, t
     before = {json.loads(line)["name"]: json.loads(line) for line in first.read_text().splitlines()}
     assert len(before) < len(iters), "the driver finished before it was killed"
     assert list(ckpt.glob("*.snap")), "no checkpoint of an unfinished job was left"
+    # events are written as they happen: those of unfinished jobs survive the kill
+    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    unfinished = {f"loop{n}" for n in iters} - set(before)
+    assert any(e["job"] in unfinished and e["event"] == "checkpoint" for e in logged), \
+        "the events of jobs still running were lost with the driver"
 
     again = subprocess.run(common + ["--out", str(second)], capture_output=True, timeout=300)
     assert again.returncode == 2 and b"--resume" in again.stderr     # refuses to start over

@@ -35,8 +35,6 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import guest, memory_digest
-from elfgen import PF_R, PF_W, PF_X, Seg, make_elf
 from rvdist import SUSPEND, Machine, Program, Snapshot, SnapshotError
 from rvdist.errors import RvError, UnsupportedSyscall
 from rvdist.snapshot import FORMAT_VERSION
@@ -79,28 +77,6 @@ CASES = {
 }
 
 
-def observe(m: Machine, memory: bool = True) -> dict[str, Any]:
-    """Everything observable about a machine, for equality checks."""
-    err = m.error
-    d = {
-        "state": m.state,
-        "exit_code": m.exit_code,
-        "error": None if err is None else err.to_dict(),
-        "stdout": m.stdout,
-        "stderr": m.stderr,
-        "cycles": m.cycles,
-        "pc": m.pc,
-        "registers": list(m.registers),
-        "stdin_position": m.stdin_position,
-        "brk": m.brk,
-        "max_cycles": m.max_cycles,
-        "memory_size": m.memory_size,
-    }
-    if memory:
-        d["memory"] = memory_digest(m)
-    return d
-
-
 def roundtrip(snap: Snapshot) -> Snapshot:
     """Encode and decode a snapshot, as a migration would."""
     data = snap.to_bytes()
@@ -111,9 +87,7 @@ def roundtrip(snap: Snapshot) -> Snapshot:
 
 def reencode(snap: Snapshot, header: dict[str, Any]) -> Snapshot:
     """A snapshot with ``header`` instead of snap's, through a (valid-crc) encoding."""
-    forged = Snapshot(header, snap.data_pages, snap.zero_pages, snap.io_block, list(snap.chunks),
-                      snap.os_block)
-    return Snapshot.from_bytes(forged.to_bytes())
+    return Snapshot.from_bytes(snap.with_header(header).to_bytes())
 
 
 def edited(snap: Snapshot) -> dict[str, Any]:
@@ -149,57 +123,14 @@ def expected_exit(case: Case) -> Optional[int]:
     return None
 
 
-# -- a tiny assembler for hand-made programs ------------------------------------
+# -- hand-made programs ----------------------------------------------------------
 
 ZERO, RA, SP, T0, T1, T2, S0, S1, A0, A1, A2, A7 = 0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 17
 
 
-def _itype(imm: int, rs1: int, f3: int, rd: int, op: int) -> int:
-    return ((imm & 0xFFF) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op
-
-
-def addi(rd: int, rs1: int, imm: int) -> int:
-    return _itype(imm, rs1, 0, rd, 0x13)
-
-
-def add(rd: int, rs1: int, rs2: int) -> int:
-    return (rs2 << 20) | (rs1 << 15) | (rd << 7) | 0x33
-
-
-def lui(rd: int, imm20: int) -> int:
-    return ((imm20 & 0xFFFFF) << 12) | (rd << 7) | 0x37
-
-
-def sd(rs2: int, rs1: int, imm: int) -> int:
-    return ((imm >> 5 & 0x7F) << 25) | (rs2 << 20) | (rs1 << 15) | (3 << 12) | ((imm & 0x1F) << 7) | 0x23
-
-
-def ld(rd: int, rs1: int, imm: int) -> int:
-    return _itype(imm, rs1, 3, rd, 0x03)
-
-
-def lr(width: str, rd: int, rs1: int) -> int:
-    return (0b00010 << 27) | (rs1 << 15) | ({"w": 2, "d": 3}[width] << 12) | (rd << 7) | 0x2F
-
-
-def sc(width: str, rd: int, rs2: int, rs1: int) -> int:
-    return (0b00011 << 27) | (rs2 << 20) | (rs1 << 15) | ({"w": 2, "d": 3}[width] << 12) | (rd << 7) | 0x2F
-
-
-ECALL = 0x00000073
-DATA = 0x12000
-
-
-def program(words: Sequence[int], name: str, data: bytes = bytes(8)) -> Program:
-    """An ELF with ``words`` as text at 0x10000 and one R+W page at DATA starting with ``data``."""
-    code = struct.pack(f"<{len(words)}I", *words)
-    elf = make_elf([Seg(0x10000, code, flags=PF_R | PF_X),
-                    Seg(DATA, data, memsz=PAGE, flags=PF_R | PF_W)], entry=0x10000)
-    return Program(elf, name=name)
-
-
-def exit_with(reg: int) -> list[int]:
-    return [addi(A0, reg, 0), addi(A7, ZERO, 93), ECALL]
+def program(code: Sequence[bytes], name: str, data: bytes = bytes(8)) -> Program:
+    """An ELF with ``code`` as text at TEXT and one R+W page at DATA starting with ``data``."""
+    return Program(asm_elf(b"".join(code), data=data, bss=PAGE - len(data)), name=name)
 
 
 def lrsc_program(width: str) -> Program:
@@ -214,7 +145,7 @@ def lrsc_program(width: str) -> Program:
         addi(T2, T2, 5),
         addi(T2, T2, 7),
         sc(width, T1, T0, A0),      # ... to here
-        *exit_with(T1),
+        exit_with(T1),
     ], name=f"lrsc_{width}")
 
 
@@ -232,7 +163,7 @@ def hostcall_program() -> Program:
         addi(A0, ZERO, 2),
         ECALL,
         add(S0, S0, A0),
-        *exit_with(S0),
+        exit_with(S0),
     ], name="hostcall")
 
 
@@ -242,7 +173,7 @@ def write_program() -> Program:
     for fd, off, n in ((2, 0, 3), (1, 3, 5), (2, 8, 2), (1, 10, 4)):
         words += [addi(A0, ZERO, fd), lui(A1, DATA >> 12), addi(A1, A1, off), addi(A2, ZERO, n),
                   addi(A7, ZERO, 64), ECALL]
-    return program([*words, *exit_with(ZERO)], name="writes", data=b"ERRout..ERoutt")
+    return program([*words, exit_with(ZERO)], name="writes", data=b"ERRout..ERoutt")
 
 
 # -- the core property: any schedule of slices, snapshots and restores ------------
@@ -885,28 +816,18 @@ def test_from_bytes_refuses_another_format_version(mid_snapshot, version):
 
 
 @pytest.mark.parametrize("what", ["memory_size", "costs"])
-def test_restore_refuses_a_chain_with_another_configuration(what):
-    prog, (full, a, b) = _chain(3)
-    header = edited(a)
+@pytest.mark.parametrize("link", [1, 2])
+@pytest.mark.parametrize("use", ["restore", "compact"])
+def test_a_chain_with_another_configuration_is_refused(what, link, use):
+    prog, chain = _chain(3)
+    header = edited(chain[link])
     if what == "memory_size":
         header["config"]["memory_size"] = 8 * MiB
     else:
         header["config"]["costs"] = [3] * len(header["config"]["costs"])
+    chain[link] = reencode(chain[link], header)
     with pytest.raises(SnapshotError, match="different machine configuration"):
-        Machine.restore(prog, [full, reencode(a, header), b])
-
-
-@pytest.mark.parametrize("what", ["memory_size", "costs"])
-def test_compact_refuses_a_chain_with_another_configuration(what):
-    prog, (full, a, b) = _chain(3)
-    header = edited(b)
-    if what == "memory_size":
-        header["config"]["memory_size"] = 8 * MiB
-    else:
-        header["config"]["costs"] = [3] * len(header["config"]["costs"])
-    chain = [full, a, reencode(b, header)]
-    with pytest.raises(SnapshotError):
-        Machine.restore(prog, chain)
+        Machine.restore(prog, chain) if use == "restore" else Snapshot.compact(chain)
     with pytest.raises(SnapshotError):
         Snapshot.compact(chain)
 
@@ -1109,6 +1030,9 @@ def test_snapshot_error_is_an_rverror():
 
 from rvdist._core import ffi, lib  # noqa: E402
 from rvdist.machine import set_memory_pool_limit  # noqa: E402
+from support.elfgen import DATA, asm_elf
+from support.guests import guest, memory_digest, observe
+from support.rvasm import ECALL, add, addi, exit_with, lr, lui, sc, sd
 
 
 @pytest.fixture
@@ -1217,9 +1141,9 @@ def test_zeroing_dirty_pages_of_a_running_machine_forgets_nothing(pool):
     npages = m.memory_size // PAGE
     data, zero = ffi.new("uint32_t[]", npages), ffi.new("uint32_t[]", npages)
     nd, nz = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-    lib.rv_list_pages(m._m, lib.RV_PAGE_DIRTY, data, nd, zero, nz)
+    lib.rv_list_pages(m.core, lib.RV_PAGE_DIRTY, data, nd, zero, nz)
     assert nd[0] > 8
-    assert lib.rv_scatter_pages(m._m, data, nd[0], ffi.NULL) == 0
+    assert lib.rv_scatter_pages(m.core, data, nd[0], ffi.NULL) == 0
     m.run(2_000_000)                                   # sorts (zeros) on those pages again
     assert m.read_memory(data[nd[0] // 2] * PAGE, PAGE) != bytes(PAGE) or m.read_memory(
         data[nd[0] - 1] * PAGE, PAGE) != bytes(PAGE)
@@ -1367,13 +1291,14 @@ def _table(entries: list[int]) -> bytes:
 
 def test_the_core_refuses_a_block_table_that_does_not_fit():
     """rv_scatter_raw_blocks reads nothing past the blocks, whatever the table says."""
-    m = Machine(guest("c/hello.elf"), memory_size=MiB)
+    m = Machine(guest("c/hello.elf"), memory_size=MiB).core
+    entry = guest("c/hello.elf").entry
     pages = ffi.new("uint32_t[]", [200, 201])
     blocks = bytes(2 * PAGE)
     bad = ffi.new("uint64_t *")
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks) - 1, _table([2, 2 * PAGE - 1, 0, 0]),
+    assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks) - 1, _table([2, 2 * PAGE - 1, 0, 0]),
                                      1, bad) == 0          # a compressed block is left to the caller
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), _table([2, 2 * PAGE - 1, 0, 0]),
+    assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks), _table([2, 2 * PAGE - 1, 0, 0]),
                                      1, bad) == -1 and bad[0] == 1    # a byte of the blocks left over
     for table in ([2, 2 * PAGE + 1, 0, 1],              # raw, but not a whole number of pages
                   [2, 2 * PAGE, 0, 0, 1, 0, 0, 0],      # more pages than listed
@@ -1381,31 +1306,43 @@ def test_the_core_refuses_a_block_table_that_does_not_fit():
                   [2, 3 * PAGE, 0, 1],                  # past the end of the blocks
                   [0, 0, 0, 1, 2, 2 * PAGE, 0, 1]):     # an empty block
         n = len(table) // 4
-        assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks), _table(table),
+        assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks), _table(table),
                                          n, bad) == -1 and bad[0] == n, table
-    assert lib.rv_scatter_raw_blocks(m._m, pages, 2, blocks, len(blocks),
+    assert lib.rv_scatter_raw_blocks(m, pages, 2, blocks, len(blocks),
                                      _table([2, 2 * PAGE, 0x1234, 1]), 1, bad) == -1
     assert bad[0] == 0                                  # a checksum mismatch in block 0
-    text = ffi.new("uint32_t[]", [m.program.entry // PAGE, 201])
-    assert lib.rv_scatter_raw_blocks(m._m, text, 2, blocks, len(blocks),
+    text = ffi.new("uint32_t[]", [entry // PAGE, 201])
+    assert lib.rv_scatter_raw_blocks(m, text, 2, blocks, len(blocks),
                                      _table([2, 2 * PAGE, 0, 1]), 1, bad) == \
         lib.RV_ERR_WRITE_READONLY
 
 
-def test_a_header_edited_after_decoding_is_checked_again():
-    """from_bytes checks the header once; restore trusts that only while
-    nobody else could have changed it."""
+def test_a_snapshot_never_changes_and_an_edited_header_is_checked_again():
+    """A snapshot is a value: its header dict is a copy, and with_header gives a
+    new snapshot, whose header is checked again (as from elsewhere) on restore."""
     prog = guest("c/hello.elf")
     data = _sparse_machine().snapshot().to_bytes()
     snap = Snapshot.from_bytes(data)
-    snap.header["state"]["pc"] += 2                     # a valid edit is honoured
-    assert Machine.restore(prog, snap).pc == Snapshot.from_bytes(data).header["state"]["pc"] + 2
-    snap = Snapshot.from_bytes(data)
+    pc = snap.header["state"]["pc"]
     header = snap.header
-    Machine.restore(prog, snap)
-    header["state"]["x"][5] = -1                        # edited through an earlier reference
+    header["state"]["pc"] += 2
+    assert snap.header["state"]["pc"] == pc and snap.to_bytes() == data    # the copy changed, not snap
+    moved = snap.with_header(header)                     # a valid edit is honoured
+    assert moved.header["state"]["pc"] == pc + 2 and snap.to_bytes() == data
+    assert Machine.restore(prog, moved).pc == pc + 2 and Machine.restore(prog, snap).pc == pc
+    header["state"]["x"][5] = -1                         # one the format cannot hold
     with pytest.raises(SnapshotError, match="malformed snapshot header"):
-        Machine.restore(prog, snap)
-    snap = Snapshot.from_bytes(data)
-    snap.chunks = [bytes(c) for c in snap.chunks]       # other block objects: not one span
-    assert observe(Machine.restore(prog, snap)) == observe(Machine.restore(prog, Snapshot.from_bytes(data)))
+        snap.with_header(header)
+    header["state"]["x"][5] = 0
+    header["state"]["x"][0] = 1                          # one the core refuses
+    with pytest.raises(SnapshotError, match="x0 must be 0"):
+        Machine.restore(prog, snap.with_header(header))
+    for name, value in (("header", {}), ("chunks", []), ("data_pages", b""), ("io_block", b""), ("os_block", b""),
+                        ("id", "0" * 32), ("extra", 1)):
+        with pytest.raises(AttributeError):
+            setattr(snap, name, value)
+    assert snap.to_bytes() == data
+    rebuilt = Snapshot(snap.header, snap.data_pages, snap.zero_pages, snap.io_block,
+                       [bytes(c) for c in snap.chunks], snap.os_block)     # other block objects: not one span
+    assert rebuilt == snap and rebuilt.to_bytes() == data
+    assert observe(Machine.restore(prog, rebuilt)) == observe(Machine.restore(prog, Snapshot.from_bytes(data)))

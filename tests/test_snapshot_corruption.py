@@ -17,7 +17,7 @@ Two kinds of damage:
   missing keys, page lists or block tables that do not add up -- all with
   correct checksums. These exercise the structural validation behind the
   checksums; they too must be refused (a dict the record cannot hold
-  already by ``Snapshot.to_bytes``).
+  already when a ``Snapshot`` is built from it).
 
 The encoding (format version 2, docs/snapshot-format.md and rvdist/snapshot.py):
 magic | u32 format | u32 record size | record (struct rv_snap_record) | texts,
@@ -790,7 +790,7 @@ def _forged_bytes(snap: Snapshot, mutate: Callable[[dict], None]) -> bytes:
 # malformed header was accepted (bools for integers, non-string id or cost_model, brk
 # outside [brk_min, brk_max] or past memory). They are kept as regression tests. In
 # format 1 the header checks (_check_header) refused them all at decoding; since
-# format 2 (a binary record) the dict is only an encoding aid: Snapshot.to_bytes
+# format 2 (a binary record) the dict is only an encoding aid: building a Snapshot
 # refuses what the record cannot hold (wrong types, negative or oversized numbers,
 # missing keys, bad ids: outcome "encode"), rv_snap_decode the values out of range
 # ("decode"), and Machine.restore what does not fit the program ("restore").

@@ -4,7 +4,7 @@
 bytes, and lets every header field be overridden so that tests can build
 exactly one defect at a time::
 
-    from elfgen import Seg, PF_R, PF_X, make_elf
+    from support.elfgen import Seg, PF_R, PF_X, make_elf
 
     elf = make_elf([Seg(0x10000, code, flags=PF_R | PF_X)], entry=0x10000)
     bad = make_elf([Seg(0x10000, code, flags=PF_R | PF_X)], entry=0x10000, e_machine=62)
@@ -21,16 +21,16 @@ from typing import Any, Sequence
 
 __all__ = [
     "ELFCLASS32", "ELFCLASS64", "ELFDATA2LSB", "ELFDATA2MSB", "EM_RISCV", "EM_X86_64",
-    "ET_REL", "ET_EXEC", "ET_DYN", "ET_CORE", "PT_LOAD", "PT_NOTE", "PT_GNU_STACK",
+    "ET_REL", "ET_EXEC", "ET_DYN", "ET_CORE", "PT_LOAD", "PT_INTERP", "PT_NOTE", "PT_GNU_STACK",
     "PF_X", "PF_W", "PF_R", "EHDR_SIZE", "PHDR_SIZE",
-    "Seg", "make_elf", "sample_segments", "sample_elf",
+    "Seg", "make_elf", "sample_segments", "sample_elf", "TEXT", "DATA", "asm_elf",
 ]
 
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 EM_X86_64, EM_RISCV = 62, 243
 ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
-PT_LOAD, PT_NOTE, PT_GNU_STACK = 1, 4, 0x6474E551
+PT_LOAD, PT_INTERP, PT_NOTE, PT_GNU_STACK = 1, 3, 4, 0x6474E551
 PF_X, PF_W, PF_R = 1, 2, 4
 EHDR_SIZE, PHDR_SIZE = 64, 56
 
@@ -137,3 +137,19 @@ def sample_segments() -> list[Seg]:
 def sample_elf(*, entry: int = 0x10000, **overrides: Any) -> bytes:
     """``make_elf(sample_segments(), entry, **overrides)``: a valid program unless overridden."""
     return make_elf(sample_segments(), entry, **overrides)
+
+
+#: Where :func:`asm_elf` puts code and data.
+TEXT, DATA = 0x10000, 0x11000
+
+
+def asm_elf(code: bytes, data: bytes = b"", bss: int = 0, rodata: bytes | None = None) -> bytes:
+    """An ELF with ``code`` at TEXT (r-x), ``data`` + ``bss`` zero bytes at DATA (rw-)
+    and, if given, ``rodata`` on the page after the data (r--)."""
+    segs = [Seg(TEXT, code, flags=PF_R | PF_X)]
+    if data or bss:
+        segs.append(Seg(DATA, data, memsz=len(data) + bss, flags=PF_R | PF_W))
+    if rodata is not None:
+        end = -(-(DATA + len(data) + bss) // 4096) * 4096
+        segs.append(Seg(end, rodata, flags=PF_R))
+    return make_elf(segs, entry=TEXT)
