@@ -14,6 +14,8 @@ figures. Ratio = rvlinux time / rvdist time (above 1: rvdist is faster).
 
 Programs:
 - nbody: tests/guests/linux/nbody.c (committed ELF), an FP kernel.
+- fpmix: benchmarks/guests/fpmix.c (committed ELF): FP as ordinary C uses
+  it (int/float conversions, compares, libm, single precision).
 - coremark: EEMBC CoreMark, which may not be committed here. Build it
   outside the repo, once:
 
@@ -110,6 +112,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--nbody-steps", default="2000000")
+    ap.add_argument("--fpmix-scale", default="8")
     ap.add_argument("--coremark-iterations", default="6000")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -117,7 +120,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"skipped: libriscv's rvlinux is not built at {RVLINUX} (see this script's docstring, "
               f"or set RVDIST_RVLINUX)", file=sys.stderr)
         return 0
-    runs = [("nbody", ROOT / "tests" / "guests" / "linux" / "nbody.elf", [a.nbody_steps])]
+    runs = [("nbody", ROOT / "tests" / "guests" / "linux" / "nbody.elf", [a.nbody_steps]),
+            ("fpmix", ROOT / "benchmarks" / "guests" / "fpmix.elf", [a.fpmix_scale])]
     if COREMARK.is_file():
         runs.append(("coremark", COREMARK, ["0x0", "0x0", "0x66", a.coremark_iterations, "7", "1", "2000"]))
     else:

@@ -29,6 +29,9 @@ static const void *const *label_table;
 __attribute__((constructor)) static void init_label_table(void)
 {
     run(NULL, 0, &label_table);
+    /* rv_fp_host_fma caches its answer on first use; ask here, for the
+     * same reason, so that parallel runs only read the cached value. */
+    (void)rv_fp_host_fma();
 }
 
 rv_page *rv_code_page(rv_machine *m, uint64_t page)
@@ -98,6 +101,10 @@ static inline uint64_t D_BITS(double d)
     return u;
 }
 
+/* An FP register read straight as a double (it is stored as uint64_t). */
+typedef double rv_f64_alias __attribute__((may_alias));
+#define D_REG(r) (*(const rv_f64_alias *)&(r))
+
 static inline float F32_OF(uint64_t u)
 {
     float f;
@@ -166,28 +173,48 @@ static uint64_t orc_b(uint64_t v)
 #define IS_NAN_S(u) (((u) & 0x7fffffff) > 0x7f800000)
 #define IS_NAN_D(u) (((u) & 0x7fffffffffffffffull) > 0x7ff0000000000000ull)
 
+/* Order keys of non-NaN values, compared as signed integers, with
+ * -0 < +0 (FMIN, FMAX). */
+#define KEY_MIN(sign, mag) ((sign) ? -1 - (int64_t)(mag) : (int64_t)(mag))
+#define KEY_D(v) KEY_MIN((v) >> 63, (v) & 0x7fffffffffffffffull)
+#define KEY_S(v) KEY_MIN(((v) >> 31) & 1, (v) & 0x7fffffffull)
+
 /*
- * aarch64 detects tininess before rounding, RISC-V (and x86) after: they
- * differ only for a result of magnitude exactly the smallest normal. Every
- * result at or below it folds the host flags at once (so no unfolded UF is
- * ever pending), and at exactly the smallest normal UF comes from fp.c.
+ * The fused multiply-add on the host: one instruction with FMA3 on x86-64
+ * (the build has no -mfma, so fma() would be a libm call, and calls in the
+ * handlers cost the integer ones their registers); an x86-64 host without
+ * FMA3 does it in fpexec.c instead.
  */
-#if RV_FP_HOST && defined(__aarch64__)
-#define HOST_FIX(absr, minnorm, soft) do {                                  \
-        if (RV_UNLIKELY((absr) <= (minnorm))) {                             \
-            uint32_t hf_ = rv_fp_host_take();                               \
-            if ((absr) == (minnorm)) {                                      \
-                uint32_t sf_ = 0;                                           \
-                uint32_t *flp = &sf_;                                       \
-                (void)(soft);                                               \
-                hf_ = (hf_ & ~(uint32_t)RV_FFLAG_UF) | (sf_ & RV_FFLAG_UF); \
-            }                                                               \
-            m->fflags |= hf_;                                               \
-        }                                                                   \
-    } while (0)
+#if RV_FP_HOST && defined(__x86_64__)
+#define HOST_FMA_OK host_fma
+#define HOST_FMA(T, SFX, a, b, c) ({                                         \
+        T fa_ = (a), fb_ = (b), fc_ = (c);                                  \
+        __asm__("vfmadd213" SFX " %3, %2, %0" : "=x"(fa_) : "0"(fa_), "x"(fb_), "x"(fc_)); \
+        fa_;                                                                \
+    })
 #else
-#define HOST_FIX(absr, minnorm, soft) do { } while (0)
+#define HOST_FMA_OK 1
+#define HOST_FMA(T, SFX, a, b, c) ({                                         \
+        T fa_ = (a), fb_ = (b), fc_ = (c);                                  \
+        sizeof(T) == 8 ? __builtin_fma(fa_, fb_, fc_) : __builtin_fmaf(fa_, fb_, fc_); \
+    })
 #endif
+
+/*
+ * After a host operation in round-to-nearest-even. IEEE 754 lets it raise
+ * a flag other than NX only with a result that is NaN, infinite, zero,
+ * subnormal or exactly the smallest normal (UF, with tininess after
+ * rounding, as RISC-V and x86 detect it; aarch64 detects it before
+ * rounding, which differs exactly there). HOST_EDGE is true for those and
+ * for the rest of the smallest binade: a cheap test of the exponent field
+ * (an edge result is never wrong, only slower). The instruction is then
+ * done again by fpexec.c, which replaces the host's flags for it with the
+ * exact ones and canonicalises a NaN, so that NX is the only flag ever
+ * pending in the host (internal.h).
+ */
+#define HOST_EDGE(r, SHIFT, EMASK) (((((r) >> (SHIFT)) - 2) & (EMASK)) >= (EMASK) - 2)
+#define EDGE_S(r) HOST_EDGE(r, 23, 0xffu)
+#define EDGE_D(r) HOST_EDGE(r, 52, 0x7ffu)
 
 static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
 {
@@ -233,73 +260,109 @@ static int run(rv_machine *m, uint64_t budget, const void *const **labels_out)
     uint32_t step_tail = 0;
     const rv_op trap = {table[RV_OP_STEP_TRAP], 0, 32, 0, 0, sizeof(rv_op)};
 
-    uint64_t *const f = m->f;
+#if RV_FP_HOST && defined(__x86_64__)
+    const int host_fma = rv_fp_host_fma();
+#endif
+    unsigned fp_op = 0;         /* the operation an FP handler hands to fpexec.c */
+    int fp_host = 0;
 #define PC_OF(r) (ops_pc + (uint64_t)((r) - ops) * 2)
-#define FRD f[rec->rd]
-#define FRS1 f[rec->rs1]
-#define FRS2 f[rec->rs2]
-#define FRS3 f[((unsigned)rec->imm >> 3) & 31]
-#define FL (&m->fflags)
-    /* The rounding mode of the instruction, frm for DYN; frm 5..7 then
-     * makes it illegal. */
+    /* FP registers through m (x is at its start) rather than a pointer
+     * of their own: one base register for both files, nothing to spill. */
+#define FRD m->f[rec->rd]
+#define FRS1 m->f[rec->rs1]
+#define FRS2 m->f[rec->rs2]
+#define FRS3 m->f[((unsigned)rec->imm >> 3) & 31]
+    /* The rounding mode of the instruction, frm for DYN (as stock
+     * compilers emit nearly everywhere: a select, not a jump); frm 5..7
+     * then makes it illegal. */
 #define FP_RM ({                                                            \
-        unsigned r_ = (unsigned)rec->imm & 7;                               \
-        if (r_ == RV_RM_DYN) {                                              \
-            r_ = m->frm;                                                    \
-            if (RV_UNLIKELY(r_ > RV_RM_RMM))                                \
-                goto illegal_rm;                                            \
-        }                                                                   \
+        const unsigned s_ = (unsigned)rec->imm & 7, f_ = m->frm;            \
+        const unsigned r_ = s_ == RV_RM_DYN ? f_ : s_;                      \
+        if (RV_UNLIKELY(r_ > RV_RM_RMM))                                    \
+            goto illegal_rm;                                                \
         r_;                                                                 \
     })
-    /* Two-operand (and sqrt) arithmetic: host fast path or fp.c. In the
-     * soft expression, flp is where its flags go. */
-#define FP_ARITH(T, OF, BITS, NAN, ABS, MINNORM, UNB, REBOX, expr, soft) do { \
-        const unsigned rm = FP_RM;                                          \
-        const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
-        uint32_t *flp = FL;                                                 \
-        (void)b;                                                            \
-        uint64_t r;                                                         \
-        if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
-            const T x = OF(a), y = OF(b);                                   \
+    /*
+     * The one call out of the FP handlers: whatever a handler does not
+     * finish inline (another rounding mode, a NaN, an edge result, a
+     * conversion the host cannot do exactly) goes to fpexec.c from here.
+     * With a call in each handler, the compiler kept the integer
+     * handlers' state (the budget left, the page's records, the memory
+     * size) on the stack rather than in registers.
+     */
+#define FP_SLOW(op) do { fp_op = RV_OP_##op; goto fp_slow; } while (0)
+#define FP_EDGE(op) do { fp_op = RV_OP_##op; goto fp_edge; } while (0)
+    /* Arithmetic in RNE on the host: two operands (or sqrt's one) and the
+     * fused multiply-adds (na, nc negate the product and the addend). */
+#define FP_ARITH(op, T, LD, BITS, EDGE, REBOX, ok, expr) do {               \
+        const unsigned rm = FP_RM;      /* checked even if unused */        \
+        if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE && (ok))) {             \
+            const T x = LD(FRS1), y = LD(FRS2);                             \
             (void)y;                                                        \
-            r = BITS(expr);                                                 \
-            if (RV_UNLIKELY(NAN(r)))                                        \
-                r = (soft);                                                 \
-            else                                                            \
-                HOST_FIX(r & ABS, MINNORM, soft);                           \
-        } else {                                                            \
-            r = (soft);                                                     \
+            const uint64_t r = BITS(expr);                                  \
+            if (RV_UNLIKELY(EDGE(r)))                                       \
+                FP_EDGE(op);                                                \
+            FRD = REBOX(r);                                                 \
+            NEXT;                                                           \
         }                                                                   \
-        FRD = REBOX(r);                                                     \
-        NEXT;                                                               \
+        FP_SLOW(op);                                                        \
     } while (0)
+#define FP_S2(op, expr) FP_ARITH(op, float, F_REG, F32_BITS, EDGE_S, BOX, 1, expr)
+#define FP_D2(op, expr) FP_ARITH(op, double, D_REG, D_BITS, EDGE_D, NO_BOX, 1, expr)
+#define FP_S3(op, na, nc) FP_ARITH(op, float, F_REG, F32_BITS, EDGE_S, BOX, HOST_FMA_OK, \
+        HOST_FMA(float, "ss", NEGF(x, na), y, NEGF(F_REG(FRS3), nc)))
+#define FP_D3(op, na, nc) FP_ARITH(op, double, D_REG, D_BITS, EDGE_D, NO_BOX, HOST_FMA_OK, \
+        HOST_FMA(double, "sd", NEGF(x, na), y, NEGF(D_REG(FRS3), nc)))
 #define NO_BOX(v) (v)
-#define FP_S2(expr, soft) FP_ARITH(float, F32_OF, F32_BITS, IS_NAN_S, 0x7fffffffull, \
-                                   0x00800000ull, UNBOX, BOX, expr, soft)
-#define FP_D2(expr, soft) FP_ARITH(double, D_OF, D_BITS, IS_NAN_D, 0x7fffffffffffffffull, \
-                                   0x0010000000000000ull, NO_BOX, NO_BOX, expr, soft)
-    /* Fused multiply-add; na and nc negate the product and the addend. */
-#define FP_FMA(T, OF, BITS, NAN, ABS, MINNORM, UNB, REBOX, FMA, fmt, na, nc) do { \
-        const unsigned rm = FP_RM;                                          \
-        const uint64_t a = UNB(FRS1) ^ (na), b = UNB(FRS2), c = UNB(FRS3) ^ (nc); \
-        uint32_t *flp = FL;                                                 \
-        uint64_t r;                                                         \
-        if (RV_FP_HOST && RV_LIKELY(rm == RV_RM_RNE)) {                     \
-            r = BITS(FMA(OF(a), OF(b), OF(c)));                             \
-            if (RV_UNLIKELY(NAN(r)))                                        \
-                r = rv_fp_fma(fmt, a, b, c, rm, flp);                       \
-            else                                                            \
-                HOST_FIX(r & ABS, MINNORM, rv_fp_fma(fmt, a, b, c, rm, flp)); \
-        } else {                                                            \
-            r = rv_fp_fma(fmt, a, b, c, rm, flp);                           \
+    /* A single operand: an improperly boxed one is the canonical NaN, whose
+     * result is a NaN, an edge result. */
+#define F_REG(reg) F32_OF(UNBOX(reg))
+    /* Sign flip: exact, raises nothing. */
+#define NEGF(v, neg) ((neg) ? -(v) : (v))
+    /* FEQ, FLT, FLE: the host's quiet compare (IEEE fixes the answer and
+     * raises nothing) unless a NaN is involved. */
+#define FP_CMP(op, T, LD, cmp) do {                                         \
+        if (RV_FP_HOST) {                                                   \
+            const T hx_ = LD(FRS1), hy_ = LD(FRS2);                         \
+            if (RV_LIKELY(!__builtin_isunordered(hx_, hy_))) {              \
+                RD = cmp(hx_, hy_);                                         \
+                NEXT;                                                       \
+            }                                                               \
+            FP_EDGE(op);                                                    \
         }                                                                   \
-        FRD = REBOX(r);                                                     \
+        FP_SLOW(op);                                                        \
+    } while (0)
+#define CMP_EQ(x, y) (!__builtin_islessgreater(x, y))
+#define CMP_LT(x, y) __builtin_isless(x, y)
+#define CMP_LE(x, y) __builtin_islessequal(x, y)
+    /* FMIN, FMAX without NaNs: integer order keys. */
+#define FP_MINMAX(op, UNB, REBOX, NAN, KEY, max) do {                       \
+        const uint64_t a = UNB(FRS1), b = UNB(FRS2);                        \
+        if (RV_UNLIKELY(NAN(a) || NAN(b)))                                  \
+            FP_SLOW(op);                                                    \
+        FRD = REBOX((KEY(a) < KEY(b)) != (max) ? a : b);                    \
         NEXT;                                                               \
     } while (0)
-#define FP_S3(na, nc) FP_FMA(float, F32_OF, F32_BITS, IS_NAN_S, 0x7fffffffull, 0x00800000ull, \
-                             UNBOX, BOX, __builtin_fmaf, 0, na, nc)
-#define FP_D3(na, nc) FP_FMA(double, D_OF, D_BITS, IS_NAN_D, 0x7fffffffffffffffull, \
-                             0x0010000000000000ull, NO_BOX, NO_BOX, __builtin_fma, 1, na, nc)
+    /* FCVT to an integer in RTZ (C's casts) on the host when the value is
+     * surely in range: truncation is exact IEEE, NX lands in the host's
+     * flags. The limit is on the biased exponent: |x| < 2^k for
+     * e < bias + k; the sign bit sits just above the exponent. */
+#define FP_TO_INT(op, bits, OF, SHIFT, EMASK, BIAS) do {                    \
+        const unsigned rm = FP_RM, kind = ((unsigned)rec->imm >> 3) & 3;    \
+        const uint64_t a = (bits);                                          \
+        const unsigned se = (unsigned)(a >> (SHIFT));                       \
+        static const uint8_t k_[8] = {31, 31, 32, 0, 63, 63, 63, 0};        \
+        if (RV_FP_HOST && rm == RV_RM_RTZ &&                                \
+            (se & (EMASK)) < (unsigned)(BIAS) + k_[kind * 2 + (se > (EMASK))]) { \
+            const int64_t t_ = (int64_t)OF(a);                              \
+            RD = kind < RV_CVT_L ? SX32(t_) : (uint64_t)t_;                 \
+            NEXT;                                                           \
+        }                                                                   \
+        FP_SLOW(op);                                                        \
+    } while (0)
+    /* The integer operand of FCVT.S/D.*: W sign-extended, WU zero-extended. */
+#define INT_OPERAND(v, kind) ((kind) == RV_CVT_W ? (int64_t)(int32_t)(v) :    \
+                              (kind) == RV_CVT_WU ? (int64_t)(uint32_t)(v) : (int64_t)(v))
 #define NEXT do { rec += SLOTS; goto *rec->h; } while (0)
 #define RD x[rec->rd]
 #define RS1 x[rec->rs1]
@@ -501,6 +564,14 @@ fetch_fault:
 out:
     m->cycles = limit - left;
     return result;
+
+fp_edge:
+    fp_host = 1;
+fp_slow:
+    rv_fp_slow(m, fp_op, rec, fp_host);
+    fp_host = 0;
+    rec = (const rv_op *)((const char *)rec + rec->next);
+    goto *rec->h;
 
 #define OP(name) RV_CAT(op_##name, RV_SUFFIX)
 #define RV_SUFFIX _4

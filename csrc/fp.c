@@ -2,11 +2,11 @@
  * fp.c: RISC-V F and D arithmetic that does not trust the host FPU.
  *
  * Everything here is integer code, so it gives the same bits and flags on
- * every host. The dispatch loop (handlers.inc) uses the host FPU itself only
- * for + - * / sqrt fma in round-to-nearest-even, where IEEE 754 fixes the
- * result and the flags (docs/floating-point.md); every other rounding mode,
- * and every operation whose edge cases differ between hosts (conversions,
- * min/max, compares, classify), comes here.
+ * every host. The dispatch loop (handlers_fp.inc) uses the host FPU itself
+ * only where IEEE 754 fixes the result and the flags (docs/floating-point.md):
+ * + - * / sqrt fma and conversions in round-to-nearest-even with an ordinary
+ * result, truncating conversions to integers in range, compares without
+ * NaNs. Every other case comes here, through fpexec.c.
  *
  * Values travel as raw bits: fmt 0 is binary32 (in the low 32 bits, already
  * unboxed by the caller), fmt 1 binary64. A finite nonzero value is handled
@@ -526,8 +526,8 @@ uint64_t rv_fp_compare(int fmt, uint64_t a, uint64_t b, int op, uint32_t *flags)
  * The host FPU's sticky flags and control. rv_run installs the default
  * environment on entry (round-to-nearest, all exceptions masked, no
  * flush-to-zero or denormals-are-zero, flags clear), whatever the embedding
- * process had set, and folds the flags into fflags on exit and before any
- * read of fflags. On x86-64 and aarch64 that is one or two register moves
+ * process had set, and folds the flags into fflags on exit; in between,
+ * the dispatch loop reads and clears them only as internal.h says. On x86-64 and aarch64 that is one or two register moves
  * (MXCSR; FPCR and FPSR): fegetenv/fesetenv cost about 1.5% of a 10k-cycle
  * slice. Elsewhere <fenv.h> does it.
  */
@@ -636,15 +636,38 @@ void rv_fp_leave(rv_machine *m, const rv_fp_env *saved)
 }
 #endif
 
-uint32_t rv_fp_host_take(void)
+uint32_t rv_fp_host_take_rare(void)
 {
     const uint32_t f = status_flags(host_status());
-    if (f)
+    if (f & ~(uint32_t)RV_FFLAG_NX) {
         host_set_status(host_status() & ~STATUS_FLAG_BITS);
-    return f;
+        return f;
+    }
+    return 0;
 }
 
-void rv_fp_sync(rv_machine *m)
+uint32_t rv_fp_host_nx(void)
 {
-    m->fflags |= rv_fp_host_take();
+    return status_flags(host_status()) & RV_FFLAG_NX;
+}
+
+void rv_fp_host_clear(void)
+{
+    /* Reading is cheaper than writing (which serialises the FPU). */
+    if (host_status() & STATUS_FLAG_BITS)
+        host_set_status(host_status() & ~STATUS_FLAG_BITS);
+}
+
+int rv_fp_host_fma(void)
+{
+#if defined(__x86_64__)
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("fma") != 0;
+    }
+    return known;
+#else
+    return 0;
+#endif
 }

@@ -266,10 +266,31 @@ typedef struct rv_fp_env {
     uint64_t status;        /* FPSR */
 } rv_fp_env;
 
-/* Take the host FPU's sticky flags, as fflags bits, and clear them. */
-uint32_t rv_fp_host_take(void);
-/* Fold the host's sticky flags into m->fflags and clear them. */
-void rv_fp_sync(rv_machine *m);
+/*
+ * The host FPU's sticky flags while a guest runs (docs/floating-point.md).
+ * The dispatch loop keeps one invariant: the only flag the host may hold
+ * that is not yet in m->fflags is NX. A host operation can raise anything
+ * else only with a result that is NaN, infinite, zero, subnormal or the
+ * smallest normal; the handler sends those to rv_fp_slow, which takes the
+ * host's flags at once and computes the exact ones. So a read of fflags
+ * needs the host only while m->fflags lacks NX, and a write needs it only
+ * when the value written lacks NX (the host's NX must then go).
+ */
+/* The host's sticky flags, as fflags bits, when any flag but NX is up
+ * (and then clears them all); otherwise 0, leaving the host's NX. */
+uint32_t rv_fp_host_take_rare(void);
+/* NX if the host's inexact flag is up, else 0; clears nothing. */
+uint32_t rv_fp_host_nx(void);
+/* Clear the host's sticky flags. */
+void rv_fp_host_clear(void);
+/* fpexec.c: execute F/D/FP-CSR instruction rec (operation op) whole in
+ * integer code, after its handler's rounding-mode check. host says that
+ * the handler computed it on the host and found an edge result (its host
+ * flags are then replaced by the exact ones). */
+void rv_fp_slow(rv_machine *m, unsigned op, const rv_op *rec, int host);
+/* Whether an x86-64 host has FMA3 (the dispatch loop then fuses inline
+ * rather than calling libm's fma); 0 on other hosts. */
+int rv_fp_host_fma(void);
 /* Around a run: save the caller's FP environment and install the default
  * one; fold the flags into m->fflags (m may be NULL) and restore. */
 void rv_fp_enter(rv_fp_env *saved);
