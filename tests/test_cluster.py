@@ -114,7 +114,7 @@ def test_checkpoints_never_pass_through_the_driver(cluster, monkeypatch):
 
 
 def test_a_checkpoint_dir_url_holds_the_chains(cluster, tmp_path):
-    pytest.importorskip("fsspec")
+    import fsspec  # noqa: F401  (a test extra: missing is a failure, not a skip)
     with Executor(slice_cycles=5_000_000, checkpoint_cycles=20_000_000,
                   checkpoint_dir=f"file://{tmp_path}") as ex:
         job = ex.submit(GUESTS / "faults/infinite_loop.elf", job_id="loop")

@@ -156,7 +156,7 @@ def _getrandom_program(n: int) -> bytes:
 
 def _keystream(seed: int, n: int) -> bytes:
     """ChaCha20 (RFC 8439) with key = seed as 8 little-endian bytes + 24 zeros, nonce 0."""
-    ciphers = pytest.importorskip("cryptography.hazmat.primitives.ciphers")
+    from cryptography.hazmat.primitives import ciphers   # a test extra: missing is a failure, not a skip
     key = seed.to_bytes(8, "little") + bytes(24)
     enc = ciphers.Cipher(ciphers.algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor()
     return enc.update(bytes(n))
