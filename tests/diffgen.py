@@ -950,24 +950,28 @@ class _Gen:
             a += width
         return base, a - self.base[base]
 
-    def u_amo(self, avoid):
-        rng = self.rng
-        width = rng.choice((4, 8))
+    def _atomic_target(self, avoid) -> tuple[int, int, int, Insn]:
+        """(width, t, address, the addi that sets t): a random access width and a
+        register t (never x0) to hold a naturally aligned data address of that width."""
+        width = self.rng.choice((4, 8))
         base, off = self._atomic_addr(width)
         t = self.rd(avoid, zero_ok=False)
-        self.note_addr(self.base[base] + off)
-        return [i_op("addi", t, base, off),
+        return width, t, self.base[base] + off, i_op("addi", t, base, off)
+
+    def u_amo(self, avoid):
+        rng = self.rng
+        width, t, addr, set_t = self._atomic_target(avoid)
+        self.note_addr(addr)
+        return [set_t,
                 amo(rng.choice(list(AMOS)), width, self.rd(avoid), self.rs(), t,
                     rng.randrange(2), rng.randrange(2))]
 
     def u_lrsc(self, avoid):
         """A self-contained LR/SC pair (see the module docstring)."""
         rng = self.rng
-        width = rng.choice((4, 8))
-        base, off = self._atomic_addr(width)
-        t = self.rd(avoid, zero_ok=False)
-        self.note_addr(self.base[base] + off)
-        out = [i_op("addi", t, base, off)]
+        width, t, addr, set_t = self._atomic_target(avoid)
+        self.note_addr(addr)
+        out = [set_t]
         inner = avoid | {t}
         out.append(amo("lr", width, self.rd(inner), 0, t, rng.randrange(2), rng.randrange(2)))
         for _ in range(rng.randrange(3)):
@@ -983,10 +987,8 @@ class _Gen:
 
     def u_lone_sc(self, avoid):
         """An SC with no reservation outstanding: fails (rd = 1) in both."""
-        width = self.rng.choice((4, 8))
-        base, off = self._atomic_addr(width)
-        t = self.rd(avoid, zero_ok=False)
-        return [i_op("addi", t, base, off), amo("sc", width, self.rd(avoid), self.rs(), t)]
+        width, t, _, set_t = self._atomic_target(avoid)
+        return [set_t, amo("sc", width, self.rd(avoid), self.rs(), t)]
 
     def u_zb(self, avoid):
         rng = self.rng
