@@ -126,6 +126,19 @@ static void unlink_from(rv_vfs *fs, uint32_t dir, uint32_t at)
     vfs_maybe_free(fs, child);
 }
 
+/* Node i as new: no contents, a fresh inode number, under ROOT until linked. */
+static void init_node(rv_vfs *fs, uint32_t i, uint32_t kind, uint32_t mode, uint32_t uid, int64_t time)
+{
+    rv_node *n = &fs->nodes[i];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->mode = mode;
+    n->uid = uid;
+    n->ino = fs->next_ino++;
+    n->time = time;
+    n->parent = ROOT;
+}
+
 /* A new node (lowest free slot), or NONE when the table is full. */
 uint32_t vfs_new_node(rv_vfs *fs, uint32_t kind, uint32_t mode, uint32_t uid, int64_t time)
 {
@@ -139,14 +152,7 @@ uint32_t vfs_new_node(rv_vfs *fs, uint32_t kind, uint32_t mode, uint32_t uid, in
             return NONE;
         fs->nnodes++;
     }
-    rv_node *n = &fs->nodes[i];
-    memset(n, 0, sizeof *n);
-    n->kind = kind;
-    n->mode = mode;
-    n->uid = uid;
-    n->ino = fs->next_ino++;
-    n->time = time;
-    n->parent = ROOT;
+    init_node(fs, i, kind, mode, uid, time);
     return i;
 }
 
@@ -172,13 +178,7 @@ int vfs_may(const rv_node *n, uint32_t want)
 static uint32_t fixed_node(rv_vfs *fs, uint32_t kind, uint32_t mode, uint32_t uid)
 {
     uint32_t i = fs->nnodes++;
-    rv_node *n = &fs->nodes[i];
-    memset(n, 0, sizeof *n);
-    n->kind = kind;
-    n->mode = mode;
-    n->uid = uid;
-    n->ino = fs->next_ino++;
-    n->parent = ROOT;
+    init_node(fs, i, kind, mode, uid, 0);
     return i;
 }
 
