@@ -1879,6 +1879,14 @@ def llvm_check(insns: Sequence[Insn], llvm_mc: str = "llvm-mc") -> list[str]:
 # ---------------------------------------------------------------------------
 
 
+def _print_run(what: str, n: int, seconds: float, failures: list[str], show: int) -> int:
+    """Print a run's rate and its first ``show`` divergences; return how many there were."""
+    print(f"{n} {what} in {seconds:.1f} s ({n / seconds:.0f} cases/s): {len(failures)} divergences")
+    for f in failures[:show]:
+        print(f, "\n")
+    return len(failures)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=2000, help="random sequences to check")
@@ -1897,11 +1905,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t0 = time.perf_counter()
     n, failures = run_many(args.cases, args.seed, args.length, stop_after=args.stop_after,
                            progress=True)
-    dt = time.perf_counter() - t0
-    print(f"{n} sequences in {dt:.1f} s ({n / dt:.0f} cases/s): {len(failures)} divergences")
-    for f in failures[:args.show]:
-        print(f, "\n")
-    bad += len(failures)
+    bad += _print_run("sequences", n, time.perf_counter() - t0, failures, args.show)
     if args.faults:
         t0 = time.perf_counter()
         kinds = [k for k in args.fault_kinds.split(",") if k]
@@ -1909,11 +1913,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if unknown:
             ap.error(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
         n, failures = run_faults(args.faults, args.seed, kinds=kinds, stop_after=args.stop_after)
-        dt = time.perf_counter() - t0
-        print(f"{n} fault cases in {dt:.1f} s ({n / dt:.0f} cases/s): {len(failures)} divergences")
-        for f in failures[:args.show]:
-            print(f, "\n")
-        bad += len(failures)
+        bad += _print_run("fault cases", n, time.perf_counter() - t0, failures, args.show)
     if args.bitmanip:
         problems = bitmanip_batch(args.seed)
         print(f"bit-manipulation reference: {len(ZB_REF)} ops, {len(problems)} mismatches")
