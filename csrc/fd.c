@@ -33,14 +33,8 @@ static int64_t new_ofd(rv_vfs *fs, uint32_t node, uint32_t flags)
     while (i < fs->nofds && fs->ofds[i].refs)
         i++;
     if (i == fs->nofds) {
-        if (fs->nofds == fs->ofds_cap) {
-            uint32_t cap = 2 * fs->ofds_cap;
-            rv_ofd *p = realloc(fs->ofds, cap * sizeof *p);
-            if (!p)
-                return -RV_ENOMEM;
-            fs->ofds = p;
-            fs->ofds_cap = cap;
-        }
+        if (fs->nofds == fs->ofds_cap && RV_GROW(fs->ofds, fs->ofds_cap, 8))
+            return -RV_ENOMEM;
         fs->nofds++;
     }
     fs->ofds[i] = (rv_ofd){node, flags, 0, 0};

@@ -174,6 +174,23 @@ static inline void rv_bit_clear(uint64_t *map, uint64_t p)
     map[p >> 6] &= ~((uint64_t)1 << (p & 63));
 }
 
+/* Room for one more entry in a full growable table: `ptr` (any pointer type)
+ * and `cap` (its capacity in entries, any unsigned type) are lvalues, read
+ * more than once. The capacity doubles, or starts at `first` when it is 0.
+ * 0, or -1 when memory runs out, leaving the table and its capacity as they
+ * were. A macro so that each table keeps its own types (the caller includes
+ * <stdlib.h>). */
+#define RV_GROW(ptr, cap, first)                                                  \
+    __extension__({                                                               \
+        __typeof__(cap) grow_cap_ = (cap) ? 2 * (cap) : (first);                  \
+        __typeof__(ptr) grow_ptr_ = realloc((ptr), grow_cap_ * sizeof *grow_ptr_); \
+        if (grow_ptr_) {                                                          \
+            (ptr) = grow_ptr_;                                                    \
+            (cap) = grow_cap_;                                                    \
+        }                                                                         \
+        grow_ptr_ ? 0 : -1;                                                       \
+    })
+
 /* mempool.c: guest memory mappings, fresh or reused. dirty marks the pages
  * that may hold nonzero bytes (a fresh mapping has none). */
 typedef struct rv_region {

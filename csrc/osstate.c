@@ -46,22 +46,25 @@ const uint8_t *rv_rd_bytes(rv_rd *r, uint64_t n)
     return p;
 }
 
+/* A word of n bytes (at most 8), or 0 past the end. memcpy into the low
+ * bytes of v is the little-endian read: the host is little-endian (internal.h). */
+static uint64_t rd_word(rv_rd *r, uint64_t n)
+{
+    const uint8_t *p = rv_rd_bytes(r, n);
+    uint64_t v = 0;
+    if (p)
+        memcpy(&v, p, n);
+    return v;
+}
+
 uint32_t rv_rd_u32(rv_rd *r)
 {
-    const uint8_t *p = rv_rd_bytes(r, 4);
-    uint32_t v = 0;
-    if (p)
-        memcpy(&v, p, 4);
-    return v;
+    return (uint32_t)rd_word(r, 4);
 }
 
 uint64_t rv_rd_u64(rv_rd *r)
 {
-    const uint8_t *p = rv_rd_bytes(r, 8);
-    uint64_t v = 0;
-    if (p)
-        memcpy(&v, p, 8);
-    return v;
+    return rd_word(r, 8);
 }
 
 /* The runs of pages that are read-only but not code (the image's read-only

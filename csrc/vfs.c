@@ -69,14 +69,8 @@ int vfs_link(rv_vfs *fs, uint32_t dir, const char *name, uint32_t len, uint32_t 
     uint32_t at = dir_find(d, name, len, &found);
     if (found)
         return -RV_EEXIST;
-    if (d->nents == d->ents_cap) {
-        uint32_t cap = d->ents_cap ? 2 * d->ents_cap : 8;
-        rv_dent *p = realloc(d->ents, cap * sizeof *p);
-        if (!p)
-            return -RV_ENOMEM;
-        d->ents = p;
-        d->ents_cap = cap;
-    }
+    if (d->nents == d->ents_cap && RV_GROW(d->ents, d->ents_cap, 8))
+        return -RV_ENOMEM;
     char *copy = malloc(len ? len : 1);
     if (!copy)
         return -RV_ENOMEM;
@@ -132,6 +126,19 @@ static void unlink_from(rv_vfs *fs, uint32_t dir, uint32_t at)
     vfs_maybe_free(fs, child);
 }
 
+/* Node i as new: no contents, a fresh inode number, under ROOT until linked. */
+static void init_node(rv_vfs *fs, uint32_t i, uint32_t kind, uint32_t mode, uint32_t uid, int64_t time)
+{
+    rv_node *n = &fs->nodes[i];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->mode = mode;
+    n->uid = uid;
+    n->ino = fs->next_ino++;
+    n->time = time;
+    n->parent = ROOT;
+}
+
 /* A new node (lowest free slot), or NONE when the table is full. */
 uint32_t vfs_new_node(rv_vfs *fs, uint32_t kind, uint32_t mode, uint32_t uid, int64_t time)
 {
@@ -141,24 +148,11 @@ uint32_t vfs_new_node(rv_vfs *fs, uint32_t kind, uint32_t mode, uint32_t uid, in
     if (i == fs->nnodes) {
         if (fs->nnodes >= MAX_NODES)
             return NONE;
-        if (fs->nnodes == fs->nodes_cap) {
-            uint32_t cap = fs->nodes_cap ? 2 * fs->nodes_cap : 32;
-            rv_node *p = realloc(fs->nodes, cap * sizeof *p);
-            if (!p)
-                return NONE;
-            fs->nodes = p;
-            fs->nodes_cap = cap;
-        }
+        if (fs->nnodes == fs->nodes_cap && RV_GROW(fs->nodes, fs->nodes_cap, 32))
+            return NONE;
         fs->nnodes++;
     }
-    rv_node *n = &fs->nodes[i];
-    memset(n, 0, sizeof *n);
-    n->kind = kind;
-    n->mode = mode;
-    n->uid = uid;
-    n->ino = fs->next_ino++;
-    n->time = time;
-    n->parent = ROOT;
+    init_node(fs, i, kind, mode, uid, time);
     return i;
 }
 
@@ -184,13 +178,7 @@ int vfs_may(const rv_node *n, uint32_t want)
 static uint32_t fixed_node(rv_vfs *fs, uint32_t kind, uint32_t mode, uint32_t uid)
 {
     uint32_t i = fs->nnodes++;
-    rv_node *n = &fs->nodes[i];
-    memset(n, 0, sizeof *n);
-    n->kind = kind;
-    n->mode = mode;
-    n->uid = uid;
-    n->ino = fs->next_ino++;
-    n->parent = ROOT;
+    init_node(fs, i, kind, mode, uid, 0);
     return i;
 }
 
@@ -576,14 +564,8 @@ int rv_fs_provide(rv_machine *m, const uint8_t *digest, const uint8_t *data, uin
     for (uint64_t i = 0; i < os->nblobs; i++)
         if (!memcmp(os->blobs[i].digest, digest, 32))
             return 0;
-    if (os->nblobs == os->blobs_cap) {
-        uint64_t cap = os->blobs_cap ? 2 * os->blobs_cap : 8;
-        rv_blob *p = realloc(os->blobs, cap * sizeof *p);
-        if (!p)
-            return -RV_ENOMEM;
-        os->blobs = p;
-        os->blobs_cap = cap;
-    }
+    if (os->nblobs == os->blobs_cap && RV_GROW(os->blobs, os->blobs_cap, 8))
+        return -RV_ENOMEM;
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return -RV_ENOMEM;

@@ -950,24 +950,28 @@ class _Gen:
             a += width
         return base, a - self.base[base]
 
-    def u_amo(self, avoid):
-        rng = self.rng
-        width = rng.choice((4, 8))
+    def _atomic_target(self, avoid) -> tuple[int, int, int, Insn]:
+        """(width, t, address, the addi that sets t): a random access width and a
+        register t (never x0) to hold a naturally aligned data address of that width."""
+        width = self.rng.choice((4, 8))
         base, off = self._atomic_addr(width)
         t = self.rd(avoid, zero_ok=False)
-        self.note_addr(self.base[base] + off)
-        return [i_op("addi", t, base, off),
+        return width, t, self.base[base] + off, i_op("addi", t, base, off)
+
+    def u_amo(self, avoid):
+        rng = self.rng
+        width, t, addr, set_t = self._atomic_target(avoid)
+        self.note_addr(addr)
+        return [set_t,
                 amo(rng.choice(list(AMOS)), width, self.rd(avoid), self.rs(), t,
                     rng.randrange(2), rng.randrange(2))]
 
     def u_lrsc(self, avoid):
         """A self-contained LR/SC pair (see the module docstring)."""
         rng = self.rng
-        width = rng.choice((4, 8))
-        base, off = self._atomic_addr(width)
-        t = self.rd(avoid, zero_ok=False)
-        self.note_addr(self.base[base] + off)
-        out = [i_op("addi", t, base, off)]
+        width, t, addr, set_t = self._atomic_target(avoid)
+        self.note_addr(addr)
+        out = [set_t]
         inner = avoid | {t}
         out.append(amo("lr", width, self.rd(inner), 0, t, rng.randrange(2), rng.randrange(2)))
         for _ in range(rng.randrange(3)):
@@ -983,10 +987,8 @@ class _Gen:
 
     def u_lone_sc(self, avoid):
         """An SC with no reservation outstanding: fails (rd = 1) in both."""
-        width = self.rng.choice((4, 8))
-        base, off = self._atomic_addr(width)
-        t = self.rd(avoid, zero_ok=False)
-        return [i_op("addi", t, base, off), amo("sc", width, self.rd(avoid), self.rs(), t)]
+        width, t, _, set_t = self._atomic_target(avoid)
+        return [set_t, amo("sc", width, self.rd(avoid), self.rs(), t)]
 
     def u_zb(self, avoid):
         rng = self.rng
@@ -1877,6 +1879,14 @@ def llvm_check(insns: Sequence[Insn], llvm_mc: str = "llvm-mc") -> list[str]:
 # ---------------------------------------------------------------------------
 
 
+def _print_run(what: str, n: int, seconds: float, failures: list[str], show: int) -> int:
+    """Print a run's rate and its first ``show`` divergences; return how many there were."""
+    print(f"{n} {what} in {seconds:.1f} s ({n / seconds:.0f} cases/s): {len(failures)} divergences")
+    for f in failures[:show]:
+        print(f, "\n")
+    return len(failures)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=2000, help="random sequences to check")
@@ -1895,11 +1905,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t0 = time.perf_counter()
     n, failures = run_many(args.cases, args.seed, args.length, stop_after=args.stop_after,
                            progress=True)
-    dt = time.perf_counter() - t0
-    print(f"{n} sequences in {dt:.1f} s ({n / dt:.0f} cases/s): {len(failures)} divergences")
-    for f in failures[:args.show]:
-        print(f, "\n")
-    bad += len(failures)
+    bad += _print_run("sequences", n, time.perf_counter() - t0, failures, args.show)
     if args.faults:
         t0 = time.perf_counter()
         kinds = [k for k in args.fault_kinds.split(",") if k]
@@ -1907,11 +1913,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if unknown:
             ap.error(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
         n, failures = run_faults(args.faults, args.seed, kinds=kinds, stop_after=args.stop_after)
-        dt = time.perf_counter() - t0
-        print(f"{n} fault cases in {dt:.1f} s ({n / dt:.0f} cases/s): {len(failures)} divergences")
-        for f in failures[:args.show]:
-            print(f, "\n")
-        bad += len(failures)
+        bad += _print_run("fault cases", n, time.perf_counter() - t0, failures, args.show)
     if args.bitmanip:
         problems = bitmanip_batch(args.seed)
         print(f"bit-manipulation reference: {len(ZB_REF)} ops, {len(problems)} mismatches")

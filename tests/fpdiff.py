@@ -99,32 +99,34 @@ def _edge_s() -> list[int]:
     return v
 
 
-def _random_d(rng: random.Random) -> int:
+def _random_bits(rng: random.Random, exp_bits: int, frac_bits: int, spread: int, tail: int,
+                 low_bits: int) -> int:
+    """A random value of an IEEE format with these field widths, weighted to the edges:
+    exponents at both ends of the range and about the fraction's width (where sums
+    and conversions lose bits), or within ``spread`` of the bias; fractions random,
+    cut short, all ones but under ``tail`` low bits, or only ``low_bits`` wide."""
+    top = (1 << exp_bits) - 1
     r = rng.random()
-    sign = rng.getrandbits(1) << 63
+    sign = rng.getrandbits(1) << (exp_bits + frac_bits)
     if r < 0.3:
-        exp = rng.choice([0, 1, 2, 3, 50, 51, 52, 53, 54, 2044, 2045, 2046, 2047])
+        exp = rng.choice([0, 1, 2, 3, *range(frac_bits - 2, frac_bits + 3), *range(top - 3, top + 1)])
     elif r < 0.7:
-        exp = 1023 + rng.randint(-70, 70)
+        exp = (top >> 1) + rng.randint(-spread, spread)
     else:
-        exp = rng.randrange(2048)
-    frac = rng.choice([rng.getrandbits(52), rng.getrandbits(52) & ~((1 << rng.randrange(53)) - 1),
-                       (1 << 52) - 1 - rng.getrandbits(rng.randrange(1, 10)), rng.getrandbits(8)])
-    return sign | exp << 52 | frac
+        exp = rng.randrange(top + 1)
+    frac = rng.choice([rng.getrandbits(frac_bits),
+                       rng.getrandbits(frac_bits) & ~((1 << rng.randrange(frac_bits + 1)) - 1),
+                       (1 << frac_bits) - 1 - rng.getrandbits(rng.randrange(1, tail)),
+                       rng.getrandbits(low_bits)])
+    return sign | exp << frac_bits | frac
+
+
+def _random_d(rng: random.Random) -> int:
+    return _random_bits(rng, 11, 52, spread=70, tail=10, low_bits=8)
 
 
 def _random_s(rng: random.Random) -> int:
-    r = rng.random()
-    sign = rng.getrandbits(1) << 31
-    if r < 0.3:
-        exp = rng.choice([0, 1, 2, 3, 21, 22, 23, 24, 25, 252, 253, 254, 255])
-    elif r < 0.7:
-        exp = 127 + rng.randint(-40, 40)
-    else:
-        exp = rng.randrange(256)
-    frac = rng.choice([rng.getrandbits(23), rng.getrandbits(23) & ~((1 << rng.randrange(24)) - 1),
-                       (1 << 23) - 1 - rng.getrandbits(rng.randrange(1, 8)), rng.getrandbits(6)])
-    return sign | exp << 23 | frac
+    return _random_bits(rng, 8, 23, spread=40, tail=8, low_bits=6)
 
 
 def make_pool(rng: random.Random) -> list[int]:
