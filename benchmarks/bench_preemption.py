@@ -1,6 +1,6 @@
 """Preemption figures named by issue 5, on a local Ray cluster (1 CPU per node).
 
-    python benchmarks/bench_preemption.py [--period 30] [--work 150] [--drains 5] [--json]
+    python benchmarks/bench_preemption.py [--period 30] [--work 150] [--drains 5] [--part all|batch|drain] [--json]
 
 - goodput under a scripted preemption schedule: a batch of jobs runs on a
   head and two worker nodes while, every ``--period`` seconds, a worker
@@ -133,6 +133,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--work", type=float, default=150.0,
                     help="about how many seconds the batch runs undisturbed")
     ap.add_argument("--drains", type=int, default=5, help="rounds of the drain-time measurement")
+    ap.add_argument("--part", choices=("all", "batch", "drain"), default="all",
+                    help="run only the preempted batch (with its undisturbed twin) or only the drain rounds")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
@@ -141,29 +143,38 @@ def main(argv: Optional[list[str]] = None) -> int:
         jobs = 12
         # intloop runs about 14.5 instructions an iteration; 2 cores give about 1.6 G/s
         iters = int(a.work * 1.6e9 / jobs / 14.5)
-        base = run_batch(cluster, jobs, iters, None)
-        hit = run_batch(cluster, jobs, iters, a.period)
-        drains = drain_times(cluster, a.drains)
+        base = run_batch(cluster, jobs, iters, None) if a.part != "drain" else None
+        hit = run_batch(cluster, jobs, iters, a.period) if a.part != "drain" else None
+        drains = drain_times(cluster, a.drains) if a.part != "batch" else None
     finally:
         ray.shutdown()
         cluster.shutdown()
-    report = {"undisturbed": base, "preempted": hit,
-              "completion_ratio": hit["makespan_s"] / base["makespan_s"],
-              "drain_to_empty_s": {"median": statistics.median(drains), "max": max(drains),
-                                   "all": [round(d, 3) for d in drains]}}
+    report: dict[str, Any] = {}
+    if base is not None and hit is not None:
+        report.update(undisturbed=base, preempted=hit,
+                      completion_ratio=hit["makespan_s"] / base["makespan_s"])
+    if drains:
+        report["drain_to_empty_s"] = {"median": statistics.median(drains), "max": max(drains),
+                                      "all": [round(d, 3) for d in drains]}
     if a.json:
         print(json.dumps(report, indent=2))
         return 0
+    if base is not None and hit is not None:
+        print_batch(report, base, hit, a.period)
+    if drains:
+        d = report["drain_to_empty_s"]
+        print(f"drain notice to empty node, 64 MiB jobs: median {d['median']:.3f} s, max {d['max']:.3f} s "
+              f"(all {d['all']})")
+    return 0
+
+
+def print_batch(report: dict[str, Any], base: dict[str, Any], hit: dict[str, Any], period: float) -> None:
     print(f"undisturbed: makespan {base['makespan_s']:.1f} s, median job completion "
           f"{base['median_completion_s']:.1f} s")
-    print(f"one preemption every {a.period:.0f} s ({hit['events']}): makespan {hit['makespan_s']:.1f} s "
+    print(f"one preemption every {period:.0f} s ({hit['events']}): makespan {hit['makespan_s']:.1f} s "
           f"({report['completion_ratio']:.3f}x), median job completion {hit['median_completion_s']:.1f} s, "
           f"goodput {hit['goodput']:.4f} ({hit['lost_cycles']:,} cycles redone, "
           f"{hit['preemptions']} preemptions, {hit['recoveries']} recoveries)")
-    d = report["drain_to_empty_s"]
-    print(f"drain notice to empty node, 64 MiB jobs: median {d['median']:.3f} s, max {d['max']:.3f} s "
-          f"(all {d['all']})")
-    return 0
 
 
 if __name__ == "__main__":
