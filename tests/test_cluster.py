@@ -99,7 +99,7 @@ def test_checkpoints_never_pass_through_the_driver(cluster, monkeypatch):
         jobs = [ex.submit(GUESTS / "c/memsort.elf", args=["4"], memory_size=16 << 20)
                 for _ in range(4)]
         results = [j.result(timeout=300) for j in jobs]
-        keeper = ray.get(ex._keeper.stats.remote(), timeout=30)
+        keeper = ex.store_stats()
         report_bytes = ex.stats()["report_bytes"]
     m = reference("c/memsort.elf", ["4"], memory_size=16 << 20)
     assert all((r.status, r.stdout, r.cycles) == ("done", m.stdout, m.cycles) for r in results)

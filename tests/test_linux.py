@@ -42,7 +42,7 @@ def machine(case: Case, **extra) -> rvdist.Machine:
 
 
 def outcome(m: rvdist.Machine, r: rvdist.RunResult) -> dict:
-    return {**final_state(m, r), "files": m.files(), "f": list(m._m.f)}
+    return {**final_state(m, r), "files": m.files(), "f": list(m.fp_registers)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

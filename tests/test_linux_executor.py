@@ -57,7 +57,7 @@ def test_linux_jobs_migrate_and_match_one_run(cluster):
         moved = [name for name, job in jobs.items() if job.result().migrations]
         assert len(moved) >= len(MOVED) // 2, f"only {moved} moved"
         # Equal declared files went into the object store once.
-        assert len(ex._blobs) == 2
+        assert ex.stats()["file_contents"] == 2
     finally:
         ex.shutdown()
 

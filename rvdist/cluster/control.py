@@ -92,8 +92,7 @@ class Controller:
 
     def submit(self, job: Job) -> None:
         self.jobs[job.id] = job
-        job._locate = self.placement.where
-        job._observer = self.on_event
+        job.attach(self.placement.where, self.on_event)
         if job.done():
             return
         self.placement.add_job(job.id, job.priority, job.spec.memory)
@@ -152,7 +151,7 @@ class Controller:
                 self._place(self.jobs[action.job_id], action.node_id, action.checkpoint_cycles)
             elif isinstance(action, Evict):
                 job = self.jobs[action.job_id]
-                job._to(JobState.LEAVING)
+                job.transition(JobState.LEAVING)
                 job.move_reason = action.reason
                 self._send(action.node_id, ("evict", job.id, job.epoch))
             elif isinstance(action, Release):
@@ -167,7 +166,7 @@ class Controller:
         self._out.setdefault(node_id, []).append(command)
 
     def _place(self, job: Job, node_id: str, checkpoint_cycles: Optional[int]) -> None:
-        job._to(JobState.PLACING)
+        job.transition(JobState.PLACING)
         job.epoch += 1
         self._send(node_id, ("assign", job.spec, job.epoch, checkpoint_cycles))
 
@@ -200,7 +199,7 @@ class Controller:
         self.counters["recoveries"] += 1
         job.cycles = restart
         job.move_source = None
-        job._to(JobState.PENDING)
+        job.transition(JobState.PENDING)
         if self.track_history:
             job.event("lost", node_id, reason=reason, cycles_lost=lost, restart_from=restart)
         if job.cancel_requested:
@@ -229,7 +228,7 @@ class Controller:
 
     def _on_started(self, job: Job, node_id: str, data: dict[str, Any]) -> None:
         if job.state is JobState.PLACING:       # (evicted while loading: it stays LEAVING)
-            job._to(JobState.RUNNING)
+            job.transition(JobState.RUNNING)
         job.cycles = data["cycles"]
         if data.get("restored"):
             self.counters["restored_bytes"] += data.get("bytes", 0)
@@ -296,7 +295,7 @@ class Controller:
         self._lose(job, node_id, "agent error")
 
     def _on_left(self, job: Job, node_id: str, data: dict[str, Any]) -> None:
-        job._to(JobState.PENDING)
+        job.transition(JobState.PENDING)
         if data["cycles"] is not None:
             job.cycles = job.checkpoint_cycles = data["cycles"]
             job.has_checkpoint = True
@@ -324,7 +323,7 @@ class Controller:
 
     def _on_stayed(self, job: Job, node_id: str, data: dict[str, Any]) -> None:
         log.warning("rvdist: job %s could not leave node %s: %s", job.name, node_id, data["error"])
-        job._to(JobState.RUNNING)
+        job.transition(JobState.RUNNING)
         job.move_reason = None
         self.placement.stayed(job.id)
 
@@ -352,12 +351,12 @@ class Controller:
         events: dict[str, int] = {}
         preemptions = 0
         for j in jobs:
-            for ev in (j.history if j._result is None else j._result.history):
+            for ev in (j.history if j.outcome is None else j.outcome.history):
                 events[ev["event"]] = events.get(ev["event"], 0) + 1
                 preemptions += is_preemption(ev)
         return {"jobs": len(self.jobs), "done": sum(j.done() for j in jobs),
-                "cycles": sum(j.cycles if j._result is None else j._result.cycles for j in jobs),
-                "lost_cycles": sum(j.lost_cycles if j._result is None else j._result.lost_cycles
+                "cycles": sum(j.cycles if j.outcome is None else j.outcome.cycles for j in jobs),
+                "lost_cycles": sum(j.lost_cycles if j.outcome is None else j.outcome.lost_cycles
                                    for j in jobs),
                 "migrations": events.get("migrate", 0), "preemptions": preemptions,
                 "recoveries": events.get("lost", 0), "checkpoints": events.get("checkpoint", 0)}

@@ -324,11 +324,22 @@ class Executor:
         ``cycles`` (guest cycles of the jobs' current states), ``lost_cycles``
         (cycles run again after a loss), and the numbers of ``migrations``,
         ``preemptions``, ``recoveries`` and ``checkpoints``; plus
-        ``report_bytes``, the bytes of agents' reports this driver received."""
+        ``report_bytes``, the bytes of agents' reports this driver received,
+        and ``file_contents``, the distinct declared file contents it put
+        into Ray's object store (each once, however many jobs declare it)."""
         with self._lock:
             out = self._control.stats()
             out["report_bytes"] = self._transport.bytes_received
+            out["file_contents"] = len(self._blobs)
             return out
+
+    def store_stats(self) -> Optional[dict[str, Any]]:
+        """The checkpoint keeper's own figures (``bytes_written``, ``writes``,
+        the ``node`` and ``pid`` it runs on, the ``jobs`` it holds), or None
+        when checkpoints go to a ``checkpoint_dir`` instead."""
+        if self._keeper is None:
+            return None
+        return ray.get(self._keeper.stats.remote(), timeout=30)
 
     def shutdown(self) -> None:
         """Stop the control loop, cancel what is left, and release the agents

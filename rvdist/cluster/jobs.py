@@ -228,7 +228,16 @@ class Job:
 
     # -- the state machine (called by the control plane, under its lock) -------
 
-    def _to(self, state: JobState) -> None:
+    def attach(self, locate: Any, observer: Any) -> None:
+        """Connect the job to its control plane: ``locate(job_id)`` answers
+        which node holds it (the policy's books), ``observer(job, event)``
+        hears every event."""
+        self._locate = locate
+        self._observer = observer
+
+    def transition(self, state: JobState) -> None:
+        """Move to ``state``; a transition the state machine does not allow
+        is a bug in the control plane and raises."""
         if state not in _ALLOWED.get(self.state, ()):
             raise RuntimeError(f"job {self.name}: no transition {self.state.value} -> {state.value}")
         self.state = state
@@ -255,7 +264,7 @@ class Job:
             result: Optional[JobResult] = None,
             files: Optional[dict[str, bytes]] = None) -> JobResult:
         """Give the job its one result (a second call is a bug and raises)."""
-        self._to(JobState(status))
+        self.transition(JobState(status))
         self._result = result or JobResult(self.id, self.name, status, exit_code, stdout, stderr,
                                            self.cycles, self.slices, error, tuple(self.history),
                                            self.lost_cycles, files or {})
@@ -263,6 +272,11 @@ class Job:
         return self._result
 
     # -- public ------------------------------------------------------------------
+
+    @property
+    def outcome(self) -> Optional[JobResult]:
+        """Its result if it has ended, else None (without waiting)."""
+        return self._result
 
     @property
     def node(self) -> Optional[str]:
