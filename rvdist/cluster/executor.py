@@ -181,17 +181,22 @@ class Executor:
             memory = parse_size(memory_size)
         except (ValueError, TypeError):
             memory = 0      # the agent reports the bad size as the job's error
+        # Contents new to this executor go into the object store before the
+        # control plane's lock is taken: a large file must not stall the loop.
+        # (Two submits racing on one new content may both put it; one is kept.)
+        program_ref = None if program.digest in self._programs \
+            else ray.put((program.data, program.name))
+        blob_refs = {d: ray.put(data) for d, data in declared.blobs.items() if d not in self._blobs}
         with self._lock:
             if self._closed:
                 raise RvError("the executor is shut down")
             job_id = job_id or uuid.uuid4().hex[:12]
             if job_id in self._control.jobs:
                 raise ConfigError(f"a job with id {job_id!r} was already submitted")
-            if program.digest not in self._programs:
-                self._programs[program.digest] = ray.put((program.data, program.name))
-            for digest, data in declared.blobs.items():
-                if digest not in self._blobs:
-                    self._blobs[digest] = ray.put(data)
+            if program_ref is not None:
+                self._programs.setdefault(program.digest, program_ref)
+            for digest, ref in blob_refs.items():
+                self._blobs.setdefault(digest, ref)
             self._seq += 1
             spec = JobSpec(job_id, name or f"{program.name}#{self._seq}", program.digest,
                            [self._programs[program.digest]], config, priority, memory,
