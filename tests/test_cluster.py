@@ -18,10 +18,13 @@ from support.guests import GUESTS, reference  # noqa: E402
 
 
 def test_many_more_jobs_than_slots_all_correct_with_fair_turns(cluster):
-    m = reference("c/intloop.elf", ["5000000"])
+    # Jobs long enough (about 0.6 s each) that the few milliseconds between
+    # two submits, which under load can reach tens of slices, stay small
+    # against a node's turn of four jobs.
+    m = reference("c/intloop.elf", ["30000000"])
     with Executor(slice_cycles=2_000_000) as ex:
         slots = ex.slots()
-        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["5000000"], name=f"j{i}")
+        jobs = [ex.submit(GUESTS / "c/intloop.elf", args=["30000000"], name=f"j{i}")
                 for i in range(4 * slots)]
         wait_for(lambda: any(j.done() for j in jobs), 300, "a first job to finish")
         at_first_end = {j.id: j.progress()["cycles"] for j in jobs}
