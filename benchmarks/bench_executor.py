@@ -4,6 +4,7 @@
     python benchmarks/bench_executor.py throughput [--repeat 3]
     python benchmarks/bench_executor.py batch [--repeat 3]
     python benchmarks/bench_executor.py rss
+    python benchmarks/bench_executor.py contents
     python benchmarks/bench_executor.py all
 
 - ``throughput``: intloop (1.45e9 instructions a job) in process, then as
@@ -19,6 +20,10 @@
   of 48 MiB, so 48 MiB written) run with a checkpoint every 1e9 cycles
   (about a second of guest time) (target <= 400 MiB); also the bytes of
   reports the driver received and the bytes the keeper stored.
+- ``contents``: 96 short jobs, each declaring an 8 MiB input of its own
+  (768 MiB in all), then the node agents' private RSS (a node keeps its jobs'
+  inputs, and at most 256 MiB of inputs no job there uses any more) and
+  the contents the driver still holds in Ray's object store (none).
 
 Each figure is a median over ``--repeat`` runs; in-process runs sit beside
 the runs they are compared with. Note the machine's load (``uptime``).
@@ -148,7 +153,7 @@ def rss() -> dict[str, Any]:
         results = [j.result(timeout=3600) for j in jobs]
         wall = time.perf_counter() - t0
         stop.set()
-        keeper = ray.get(ex._keeper.stats.remote(), timeout=60) if ex._keeper else {}
+        keeper = ex.store_stats() or {}
         stats = ex.stats()
     if any(r.status != "done" or r.exit_code != 0 for r in results):
         raise SystemExit("a memsort job failed")
@@ -157,9 +162,40 @@ def rss() -> dict[str, Any]:
             "keeper_bytes_written": keeper.get("bytes_written")}
 
 
+def _agents_rss_mib() -> list[float]:
+    """The private RSS (RssAnon: not the object store's shared pages it has
+    mapped) of each rvdist node agent process on this machine."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"NodeAgent" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/status") as f:
+                out += [int(line.split()[1]) / 1024 for line in f if line.startswith("RssAnon:")]
+        except OSError:
+            continue
+    return out
+
+
+def contents(jobs: int = 96, size: int = 8 << 20) -> dict[str, Any]:
+    with Executor(slice_cycles=10_000_000) as ex:
+        before = _agents_rss_mib()
+        handles = [ex.submit(GUESTS / "intloop.elf", args=["1000"],
+                             files={"/data/input.bin": bytes([i]) * size}) for i in range(jobs)]
+        results = [h.result(timeout=900) for h in handles]
+        time.sleep(1)
+        after = _agents_rss_mib()
+        stats = ex.stats()
+    if any(r.status != "done" for r in results):
+        raise SystemExit("a job failed")
+    return {"jobs": jobs, "input_mib": size / 2**20, "agents_rss_before_mib": before,
+            "agents_rss_after_mib": after, "contents_held": stats.get("contents_held")}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "batch", "rss", "all"])
+    ap.add_argument("what", choices=["throughput", "batch", "rss", "contents", "all"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -170,6 +206,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         report["batch"] = batch(a.repeat)
     if a.what in ("rss", "all"):
         report["rss"] = rss()
+    if a.what in ("contents", "all"):
+        report["contents"] = contents()
     report["load_after"] = os.getloadavg()
     if a.json:
         print(json.dumps(report))
@@ -199,6 +237,12 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"submitting); {r['checkpoints']} checkpoints, keeper stored "
               f"{(r['keeper_bytes_written'] or 0) / 2**20:.0f} MiB, driver received "
               f"{r['report_bytes'] / 2**10:.0f} KiB of reports; {r['wall_s']:.0f} s")
+    if "contents" in report:
+        c = report["contents"]
+        print(f"{c['jobs']} jobs with an own {c['input_mib']:.0f} MiB input each: node agents' private RSS "
+              f"{', '.join(f'{v:.0f}' for v in c['agents_rss_before_mib'])} MiB before, "
+              f"{', '.join(f'{v:.0f}' for v in c['agents_rss_after_mib'])} MiB after; contents "
+              f"the driver still holds in the object store: {c['contents_held']}")
     print(f"load average before {report['load']}, after {report['load_after']}")
     return 0
 

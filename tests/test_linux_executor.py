@@ -116,3 +116,59 @@ def test_a_node_fetches_each_declared_content_once(cluster, tmp_path):
                 (m.exit_code, m.stdout, m.cycles, m.files())
     finally:
         agent.stop()
+
+
+def test_a_node_keeps_idle_contents_within_its_budget(cluster, tmp_path):
+    """Jobs that each declare a content of their own: once a job has left,
+    its content may go, so a long-lived node does not hold every input it
+    ever saw; one its next job shares stays."""
+    import hashlib
+    import pickle
+
+    from rvdist.cluster.agent import NodeAgent
+    from rvdist.cluster.jobs import JobSpec
+    from rvdist.cluster.store import DirStore
+
+    case = BY_NAME["files"]
+    program = rvdist.Program.from_file(LINUX / case.program)
+    program_ref = ray.put((program.data, program.name))
+    contents = {f"/{g}": (LINUX / h).read_bytes() for g, h in case.files.items()}
+    config = {"args": list(case.args), "memory_size": case.memory}
+    size = 1 << 20
+    agent = NodeAgent("n", 1, DirStore(tmp_path), slice_cycles=1_000_000,
+                      idle_content_bytes=3 * size)
+    try:
+        for i in range(8):
+            own = bytes([i]) * size          # a content no other job declares
+            files = dict(contents, **{"/data/own.bin": own})
+            paths = {g: hashlib.sha256(d).hexdigest() for g, d in files.items()}
+            blobs = {paths[g]: [ray.put(d)] for g, d in files.items()}
+            agent.command([("assign", JobSpec(f"j{i}", f"j{i}", program.digest, [program_ref],
+                                              config, files=paths, blobs=blobs), 1, None)])
+            events = []
+            deadline = time.monotonic() + 60
+            while not any(e[0] in ("finished", "crashed", "rejected") for e in events):
+                assert time.monotonic() < deadline, events
+                events += pickle.loads(agent.poll(0.05))["events"]
+            assert events[-1][:2] == ("finished", f"j{i}"), events[-1]
+            held = agent.contents()
+            assert held["idle_bytes"] <= 3 * size and held["bytes"] <= 3 * size, (i, held)
+        # the program and the shared files were fetched once; each own content once
+        assert held["fetches"] == 1 + len(set(contents.values())) + 8, held
+    finally:
+        agent.stop()
+
+
+def test_an_executor_lets_go_of_the_contents_of_ended_jobs(cluster, tmp_path):
+    case = BY_NAME["files"]
+    with Executor(slice_cycles=1_000_000) as ex:
+        jobs = [ex.submit(LINUX / case.program, **dict(spec(case), files=dict(
+                    spec(case)["files"], **{"/data/own.bin": bytes([i]) * 4096})))
+                for i in range(4)]
+        results = [j.result(timeout=120) for j in jobs]
+        stats = ex.stats()
+    assert all(r.status == "done" for r in results), [r.error for r in results]
+    shared = len(set(spec(case)["files"].values()))
+    assert stats["file_contents"] == shared + 4
+    assert stats["contents_held"] == 0, stats
+    assert all(j.spec.program == [] and all(v == [] for v in j.spec.blobs.values()) for j in jobs)

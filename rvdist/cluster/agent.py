@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from rvdist.cluster.contents import DEFAULT_IDLE_BYTES, ContentCache
 from rvdist.errors import RvError
 from rvdist.machine import Machine
 from rvdist.process import JobFiles
@@ -77,13 +78,14 @@ class _Resident:
     writes: int = 0             # checkpoint writes queued and not done yet
     finished: Optional[dict] = None     # its end, reported when its writes are done
     assigned_at: int = 0        # the node's slice count when it was placed here
+    holds: tuple = ()           # the keys of the node's contents it uses
 
 
 class NodeAgent:
     """The jobs of one node, run slice by slice on ``slots`` worker threads."""
 
     def __init__(self, node_id: str, slots: int, store: Any, slice_cycles: int,
-                 report_interval: float = 0.2) -> None:
+                 report_interval: float = 0.2, idle_content_bytes: int = DEFAULT_IDLE_BYTES) -> None:
         self.node_id = node_id
         self.slots = slots
         self.store = store
@@ -91,8 +93,8 @@ class NodeAgent:
         self.report_interval = report_interval
         self._lock = threading.Condition()
         self._jobs: dict[str, _Resident] = {}
-        self._programs: dict[str, Program] = {}
-        self._blobs: dict[str, bytes] = {}      # declared files' bytes by digest, fetched once
+        # programs and declared files, fetched once while any job here uses them
+        self._contents = ContentCache(idle_content_bytes)
         self._events: list[tuple] = []
         self._clock = itertools.count()
         self._slices_done = 0       # slices ended on this node, all jobs
@@ -199,7 +201,7 @@ class NodeAgent:
             except Exception as e:      # a bug or a host problem: the driver decides
                 log.exception("rvdist agent: job %s failed on %s", job_id, self.node_id)
                 with self._lock:
-                    self._jobs.pop(job_id, None)
+                    self._forget(job_id, r)
                     self._emit("crashed", r, error=f"{type(e).__name__}: {e}")
             finally:
                 with self._lock:
@@ -211,12 +213,12 @@ class NodeAgent:
         """One slice of a job (loading it first if it has just been placed here)."""
         if r.drop:
             with self._lock:
-                self._jobs.pop(job_id, None)
+                self._forget(job_id, r)
                 self._emit("dropped", r)
             return
         if r.machine is None and r.leave:       # never loaded: its chain is still in the store
             with self._lock:
-                self._jobs.pop(job_id, None)
+                self._forget(job_id, r)
                 self._emit("left", r, cycles=None, bytes=0)
             return
         if r.machine is None and not self._load(job_id, r):  # (counted before the load)
@@ -233,7 +235,7 @@ class NodeAgent:
             r.slices += 1
             r.preempted_by = None
             if res.done or res.state == "host_call":
-                self._jobs.pop(job_id, None)
+                self._forget(job_id, r)
                 # Reported once its checkpoints are stored, so that the driver's
                 # clean-up of the store comes after the last write.
                 r.finished = dict(state=res.state, cycles=res.cycles,
@@ -251,14 +253,7 @@ class NodeAgent:
         """Build the job's machine: from its chain in the store, or from the start."""
         spec = r.spec
         try:
-            program = self._programs.get(spec.digest)
-            if isinstance(spec.program, Program):       # an agent in this process
-                program = spec.program
-            elif program is None:
-                import ray
-                data, name = ray.get(spec.program[0], timeout=300)
-                program = self._programs[spec.digest] = Program(data, name=name)
-            files = self._files(spec)
+            program, files = self._contents_of(r)
             chain = self.store.read(job_id) if self.store is not None else []
             if chain:
                 snaps = [Snapshot.from_bytes(c) for c in chain]
@@ -274,7 +269,7 @@ class NodeAgent:
                 m = Machine(program, files=files, **spec.config)
         except RvError as e:
             with self._lock:
-                self._jobs.pop(job_id, None)
+                self._forget(job_id, r)
                 self._emit("rejected", r, error=e.to_dict())
             return False
         with self._lock:
@@ -289,20 +284,37 @@ class NodeAgent:
                        waited_slices=self._slices_done - r.assigned_at)
         return True
 
-    def _files(self, spec: Any) -> JobFiles:
-        """The job's declared files, each content fetched once per node (by digest)."""
-        remote = {}
-        for digest in set(spec.files.values()) - set(self._blobs):
-            held = spec.blobs[digest]
-            if isinstance(held, list):              # [ObjectRef]
-                remote[digest] = held[0]
-            else:                                   # an agent in the driver's process
-                self._blobs[digest] = bytes(held)
-        if remote:
+    def _contents_of(self, r: _Resident) -> tuple[Program, JobFiles]:
+        """The job's program and declared files, from the node's cache (each
+        content fetched from the object store once while the node keeps it).
+        The job holds them until it leaves the node (:meth:`_forget`)."""
+        spec = r.spec
+        keys = spec.contents()
+        if isinstance(spec.program, Program):      # an agent in the driver's process
+            return spec.program, JobFiles(dict(spec.files),
+                                          {k[1]: bytes(spec.blobs[k[1]]) for k in keys[1:]})
+
+        def fetch(missing: list) -> list[tuple[Any, int]]:
             import ray
-            for digest, data in zip(remote, ray.get(list(remote.values()), timeout=300)):
-                self._blobs[digest] = data
-        return JobFiles(dict(spec.files), {d: self._blobs[d] for d in set(spec.files.values())})
+            got = ray.get([spec.program[0] if kind == "program" else spec.blobs[d][0]
+                           for kind, d in missing], timeout=300)
+            return [(Program(v[0], name=v[1]), len(v[0])) if kind == "program" else (v, len(v))
+                    for (kind, _), v in zip(missing, got)]
+
+        held = self._contents.acquire(keys, fetch)
+        r.holds = tuple(keys)
+        return held[keys[0]], JobFiles(dict(spec.files), {k[1]: held[k] for k in keys[1:]})
+
+    def _forget(self, job_id: str, r: _Resident) -> None:
+        """The job leaves this node for good: its contents may go (under the lock)."""
+        self._jobs.pop(job_id, None)
+        holds, r.holds = r.holds, ()
+        self._contents.release(holds)
+
+    def contents(self) -> dict[str, int]:
+        """The node's cache of programs and declared files (see
+        :meth:`ContentCache.stats <rvdist.cluster.contents.ContentCache.stats>`)."""
+        return self._contents.stats()
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -356,7 +368,7 @@ class NodeAgent:
                         self._emit("store_failed", r, error=error)
                 if final:
                     if ok:
-                        self._jobs.pop(job_id, None)
+                        self._forget(job_id, r)
                         self._emit("left", r, cycles=cycles, bytes=n)
                     else:
                         r.flushing = r.leave = False

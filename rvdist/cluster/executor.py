@@ -120,8 +120,12 @@ class Executor:
                                    on_event=self._event if on_event is not None else None)
         self._closed = False
         self._seq = 0
+        # ObjectRefs of the contents of jobs not ended yet, by digest; a
+        # content goes from the object store once no live job needs it
         self._programs: dict[str, Any] = {}
         self._blobs: dict[str, Any] = {}        # digest -> ObjectRef of a declared file's bytes
+        self._uses: dict[tuple[str, str], int] = {}
+        self._puts = 0
         started, problems = self._transport.start()
         if not started:
             self._transport.close()
@@ -193,10 +197,15 @@ class Executor:
             job_id = job_id or uuid.uuid4().hex[:12]
             if job_id in self._control.jobs:
                 raise ConfigError(f"a job with id {job_id!r} was already submitted")
-            if program_ref is not None:
-                self._programs.setdefault(program.digest, program_ref)
-            for digest, ref in blob_refs.items():
-                self._blobs.setdefault(digest, ref)
+            # (a content held before the lock may have been let go since: rare)
+            if program.digest not in self._programs:
+                self._programs[program.digest] = program_ref if program_ref is not None \
+                    else ray.put((program.data, program.name))
+            for digest, data in declared.blobs.items():
+                if digest not in self._blobs:
+                    self._blobs[digest] = blob_refs[digest] if digest in blob_refs \
+                        else ray.put(data)
+                    self._puts += 1
             self._seq += 1
             spec = JobSpec(job_id, name or f"{program.name}#{self._seq}", program.digest,
                            [self._programs[program.digest]], config, priority, memory,
@@ -212,6 +221,11 @@ class Executor:
                 job.cycles = job.checkpoint_cycles = cycles
                 job.has_checkpoint = job.started = True
                 job.event("resume", None, cycles=cycles)
+            if not job.done():
+                for key in spec.contents():
+                    self._uses[key] = self._uses.get(key, 0) + 1
+            else:
+                self._release(spec)
             self._control.submit(job)
             self._control.decide()      # placed now, not at the loop's next turn
             self._lock.notify_all()
@@ -329,13 +343,16 @@ class Executor:
         ``cycles`` (guest cycles of the jobs' current states), ``lost_cycles``
         (cycles run again after a loss), and the numbers of ``migrations``,
         ``preemptions``, ``recoveries`` and ``checkpoints``; plus
-        ``report_bytes``, the bytes of agents' reports this driver received,
-        and ``file_contents``, the distinct declared file contents it put
-        into Ray's object store (each once, however many jobs declare it)."""
+        ``report_bytes``, the bytes of agents' reports this driver received;
+        ``file_contents``, how many times it put a declared file's content
+        into Ray's object store (once for all the live jobs that declare it);
+        and ``contents_held``, the programs and file contents it holds there
+        now, for jobs not ended yet."""
         with self._lock:
             out = self._control.stats()
             out["report_bytes"] = self._transport.bytes_received
-            out["file_contents"] = len(self._blobs)
+            out["file_contents"] = self._puts
+            out["contents_held"] = len(self._programs) + len(self._blobs)
             return out
 
     def store_stats(self) -> Optional[dict[str, Any]]:
@@ -416,6 +433,18 @@ class Executor:
     def _ended(self, job: Job, result: JobResult) -> None:
         if self._dir_store is not None and result.status != "cancelled":
             self._dir_store.write_result(job.id, json.dumps(result.to_dict()).encode())
+        for key in job.spec.contents():
+            self._uses[key] -= 1
+        self._release(job.spec)
+
+    def _release(self, spec: JobSpec) -> None:
+        """Drop an ended job's references, and the executor's to each content
+        no live job needs, so that Ray frees it (a later job puts it again)."""
+        spec.drop_refs()
+        for kind, digest in spec.contents():
+            if self._uses.get((kind, digest), 0) <= 0:
+                self._uses.pop((kind, digest), None)
+                (self._programs if kind == "program" else self._blobs).pop(digest, None)
 
     def _saved(self, job_id: str, program: Program) -> tuple[Optional[JobResult], Optional[int]]:
         """What ``checkpoint_dir`` holds for ``job_id``: its result, or the

@@ -79,6 +79,18 @@ class JobSpec:
     files: dict[str, str] = field(default_factory=dict)     # guest path -> sha256 hex
     blobs: dict[str, Any] = field(default_factory=dict)     # sha256 hex -> [ObjectRef] or bytes
 
+    def contents(self) -> list[tuple[str, str]]:
+        """The keys of the contents the job needs: ``("program", digest)``
+        and a ``("file", digest)`` per distinct declared content."""
+        return [("program", self.digest)] + [("file", d) for d in sorted(set(self.files.values()))]
+
+    def drop_refs(self) -> None:
+        """Let go of this spec's references to its contents, once the job has
+        ended for good, so that Ray can free them when no other job holds them."""
+        for held in [self.program, *self.blobs.values()]:
+            if isinstance(held, list):
+                held.clear()
+
 
 @dataclass(frozen=True)
 class JobResult:
