@@ -5,6 +5,7 @@
     python benchmarks/bench_executor.py batch [--repeat 3]
     python benchmarks/bench_executor.py rss
     python benchmarks/bench_executor.py contents
+    python benchmarks/bench_executor.py beside [--repeat 3]
     python benchmarks/bench_executor.py all
 
 - ``throughput``: intloop (1.45e9 instructions a job) in process, then as
@@ -24,6 +25,11 @@
   (768 MiB in all), then the node agents' private RSS (a node keeps its jobs'
   inputs, and at most 256 MiB of inputs no job there uses any more) and
   the contents the driver still holds in Ray's object store (none).
+- ``beside``: 4 intloop jobs of 2.9e8 instructions on the embedded Ray while
+  one busy process per core runs beside it at normal priority, against one
+  in-process run beside the same load. Ray starts its workers at niceness
+  15 unless told otherwise; rvdist's private Ray runs them at 0 (set
+  ``RAY_worker_niceness=15`` to see Ray's default).
 
 Each figure is a median over ``--repeat`` runs; in-process runs sit beside
 the runs they are compared with. Note the machine's load (``uptime``).
@@ -193,9 +199,37 @@ def contents(jobs: int = 96, size: int = 8 << 20) -> dict[str, Any]:
             "agents_rss_after_mib": after, "contents_held": stats.get("contents_held")}
 
 
+def beside(repeat: int) -> dict[str, Any]:
+    import multiprocessing
+
+    def spin() -> None:
+        while True:
+            pass
+
+    busy = [multiprocessing.Process(target=spin, daemon=True) for _ in range(os.cpu_count() or 1)]
+    rows = []
+    try:
+        with Executor(slice_cycles=10_000_000) as ex:
+            ex.submit(GUESTS / "intloop.elf", args=["1000"]).result(timeout=120)
+            for p in busy:
+                p.start()
+            for _ in range(repeat):
+                t = time.perf_counter()
+                jobs = [ex.submit(GUESTS / "intloop.elf", args=["20000000"]) for _ in range(4)]
+                cycles = sum(j.result(timeout=1800).cycles for j in jobs)
+                rows.append({"executor": cycles / (time.perf_counter() - t),
+                             "in_process": in_process_ips("20000000")})
+    finally:
+        for p in busy:
+            p.kill()
+    return {"niceness": os.environ.get("RAY_worker_niceness", "rvdist's 0"), "runs": rows,
+            "executor": statistics.median(r["executor"] for r in rows),
+            "in_process": statistics.median(r["in_process"] for r in rows)}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "batch", "rss", "contents", "all"])
+    ap.add_argument("what", choices=["throughput", "batch", "rss", "contents", "beside", "all"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -208,6 +242,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         report["rss"] = rss()
     if a.what in ("contents", "all"):
         report["contents"] = contents()
+    if a.what == "beside":
+        report["beside"] = beside(a.repeat)
     report["load_after"] = os.getloadavg()
     if a.json:
         print(json.dumps(report))
@@ -243,6 +279,11 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"{', '.join(f'{v:.0f}' for v in c['agents_rss_before_mib'])} MiB before, "
               f"{', '.join(f'{v:.0f}' for v in c['agents_rss_after_mib'])} MiB after; contents "
               f"the driver still holds in the object store: {c['contents_held']}")
+    if "beside" in report:
+        b = report["beside"]
+        print(f"4 jobs beside {os.cpu_count()} busy processes, worker niceness {b['niceness']}: "
+              f"{b['executor'] / 1e6:.0f} M instr/s; one in-process run beside them: "
+              f"{b['in_process'] / 1e6:.0f} M instr/s (medians of {len(b['runs'])})")
     print(f"load average before {report['load']}, after {report['load_after']}")
     return 0
 

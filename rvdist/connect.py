@@ -65,6 +65,13 @@ def init_ray(address: Optional[str] = None, timeout: float = DEFAULT_CONNECT_TIM
         address = os.environ.get("RAY_ADDRESS") or "local"
     if address == "local":
         kwargs.setdefault("num_cpus", os.cpu_count() or 1)
+        if "RAY_worker_niceness" not in os.environ:
+            # Ray starts workers at niceness 15, so the slices of a private
+            # Ray (work the user asked for, on their own machine) would
+            # yield to every other process: beside two busy processes on 2
+            # cores they ran at 52 M instr/s, against 754 at niceness 0.
+            kwargs["_system_config"] = {"worker_niceness": 0,
+                                        **kwargs.get("_system_config", {})}
     else:
         target = _resolve(address)
         wait_for_listener(target, timeout)
