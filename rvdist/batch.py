@@ -132,14 +132,15 @@ class _Tally:
         from rvdist.executor import is_preemption
 
         self._is_preemption = is_preemption
-        self.done = self.failed = 0
+        self.done = self.failed = self.nonzero = 0     # failed: no exit; nonzero: exit != 0
         self.migrations = self.preemptions = self.recoveries = 0
         self.cycles_run = 0
         self._at: dict[str, int] = {}           # job id -> its cycle count so far
 
     def result(self, r: Any) -> None:
         self.done += 1
-        self.failed += r.status != "done" or r.exit_code != 0
+        self.failed += r.status != "done"
+        self.nonzero += r.status == "done" and r.exit_code != 0
         if r.job_id not in self._at:
             # a result recorded by an earlier run: no event of it came in this
             # one, so count its events (its cycles ran then, not now)
@@ -180,7 +181,8 @@ class _Progress:
         filled = width * t.done // max(1, self.total)
         rate = t.cycles_run / max(now - self.started, 1e-9) / 1e6
         self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {t.done}/{self.total} jobs  "
-                          f"{t.failed} failed  {rate:,.0f} M instr/s  {t.migrations} migrations  "
+                          f"{t.failed} failed  {t.nonzero} exited non-zero  {rate:,.0f} M instr/s  "
+                          f"{t.migrations} migrations  "
                           f"{t.preemptions} preemptions  {t.recoveries} recoveries")
         self.stream.flush()
         self.drawn = True
@@ -288,7 +290,7 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
         for f in (sink, event_log):
             if f is not None:
                 f.close()
-    return 1 if tally.failed else 0
+    return 1 if tally.failed or tally.nonzero else 0
 
 
 def _open(path: Path, mode: str) -> TextIO:

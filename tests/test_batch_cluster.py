@@ -64,11 +64,11 @@ def reference(iters: int) -> rvdist.Machine:
 
 def last_progress(stderr: str) -> dict[str, float]:
     """The counters of the progress line as last drawn."""
-    lines = re.findall(r"\] (\d+)/(\d+) jobs  (\d+) failed  ([\d,]+) M instr/s  (\d+) migrations  "
-                       r"(\d+) preemptions  (\d+) recoveries", stderr)
+    lines = re.findall(r"\] (\d+)/(\d+) jobs  (\d+) failed  (\d+) exited non-zero  ([\d,]+) M instr/s  "
+                       r"(\d+) migrations  (\d+) preemptions  (\d+) recoveries", stderr)
     assert lines, f"no progress line in {stderr[-2000:]!r}"
-    done, total, failed, rate, mig, pre, rec = lines[-1]
-    return {"done": int(done), "total": int(total), "failed": int(failed),
+    done, total, failed, nonzero, rate, mig, pre, rec = lines[-1]
+    return {"done": int(done), "total": int(total), "failed": int(failed), "nonzero": int(nonzero),
             "rate": float(rate.replace(",", "")), "migrations": int(mig),
             "preemptions": int(pre), "recoveries": int(rec)}
 

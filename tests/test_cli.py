@@ -316,6 +316,17 @@ def test_batch_fails_on_a_failing_job_and_on_a_bad_manifest(tmp_path: Path) -> N
     no_traceback(proc)
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["error"]["kind"] == "illegal_instruction"
+    # a guest that exits non-zero is done (it ran to its end), not failed;
+    # the progress line counts the two apart and the batch exits 1 for either
+    manifest.write_text(json.dumps({"program": str(HELLO), "args": ["a", "b"]}) + "\n"
+                        + json.dumps({"program": str(GUESTS / "faults/csr.elf")}) + "\n"
+                        + json.dumps({"program": str(GUESTS / "c/primes.elf"), "args": ["100"]}) + "\n")
+    proc = rvdist_cli("batch", str(manifest))
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert sorted((r["status"], r["exit_code"]) for r in map(json.loads, proc.stdout.splitlines())) \
+        == [("done", 0), ("done", 3), ("failed", None)]
+    assert b"3/3 jobs  1 failed  1 exited non-zero  " in proc.stderr, proc.stderr[-500:]
     manifest.write_text('{"program": "x.elf", "colour": "red"}\n')
     proc = rvdist_cli("batch", str(manifest))
     no_traceback(proc)
