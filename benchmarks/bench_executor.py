@@ -6,6 +6,7 @@
     python benchmarks/bench_executor.py rss
     python benchmarks/bench_executor.py contents
     python benchmarks/bench_executor.py beside [--repeat 3]
+    python benchmarks/bench_executor.py many [--repeat 3]
     python benchmarks/bench_executor.py all
 
 - ``throughput``: intloop (1.45e9 instructions a job) in process, then as
@@ -25,6 +26,10 @@
   (768 MiB in all), then the node agents' private RSS (a node keeps its jobs'
   inputs, and at most 256 MiB of inputs no job there uses any more) and
   the contents the driver still holds in Ray's object store (none).
+- ``many``: ``rvdist batch`` of 20,000 short jobs (primes up to 100 to
+  20,099, about 0.2 ms of guest work each), so that what each job costs
+  the driver, the agent and the store, not the guest, sets the time: wall
+  time and jobs per second.
 - ``beside``: 4 intloop jobs of 2.9e8 instructions on the embedded Ray while
   one busy process per core runs beside it at normal priority, against one
   in-process run beside the same load. Ray starts its workers at niceness
@@ -168,6 +173,25 @@ def rss() -> dict[str, Any]:
             "keeper_bytes_written": keeper.get("bytes_written")}
 
 
+def many(repeat: int, jobs: int = 20_000) -> dict[str, Any]:
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        manifest = Path(d) / "many.jsonl"
+        manifest.write_text("".join(json.dumps({"program": str(GUESTS / "primes.elf"),
+                                                "args": [str(100 + i)]}) + "\n"
+                                    for i in range(jobs)))
+        for _ in range(repeat):
+            t = time.perf_counter()
+            out = subprocess.run([sys.executable, "-m", "rvdist.cli", "batch", str(manifest),
+                                  "--quiet", "--out", str(Path(d) / "out.jsonl")],
+                                 capture_output=True, timeout=3600)
+            wall = time.perf_counter() - t
+            if out.returncode != 0:
+                raise SystemExit(f"rvdist batch failed: {out.stderr.decode()[-2000:]}")
+            rows.append(wall)
+    return {"jobs": jobs, "walls": rows, "wall_s": statistics.median(rows)}
+
+
 def _agents_rss_mib() -> list[float]:
     """The private RSS (RssAnon: not the object store's shared pages it has
     mapped) of each rvdist node agent process on this machine."""
@@ -229,7 +253,8 @@ def beside(repeat: int) -> dict[str, Any]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "batch", "rss", "contents", "beside", "all"])
+    ap.add_argument("what", choices=["throughput", "batch", "rss", "contents", "beside", "many",
+                                       "all"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -244,6 +269,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         report["contents"] = contents()
     if a.what == "beside":
         report["beside"] = beside(a.repeat)
+    if a.what == "many":
+        report["many"] = many(a.repeat)
     report["load_after"] = os.getloadavg()
     if a.json:
         print(json.dumps(report))
@@ -279,6 +306,11 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"{', '.join(f'{v:.0f}' for v in c['agents_rss_before_mib'])} MiB before, "
               f"{', '.join(f'{v:.0f}' for v in c['agents_rss_after_mib'])} MiB after; contents "
               f"the driver still holds in the object store: {c['contents_held']}")
+    if "many" in report:
+        m = report["many"]
+        print(f"rvdist batch of {m['jobs']:,} short jobs: {m['wall_s']:.1f} s "
+              f"({m['jobs'] / m['wall_s']:,.0f} jobs/s; runs "
+              + ", ".join(f"{w:.1f}" for w in m["walls"]) + " s)")
     if "beside" in report:
         b = report["beside"]
         print(f"4 jobs beside {os.cpu_count()} busy processes, worker niceness {b['niceness']}: "

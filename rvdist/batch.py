@@ -264,12 +264,12 @@ def run_batch(manifest: Path, out: Optional[Path] = None, address: Optional[str]
                     jobs.append(ex.submit(e.program, job_id=e.job_id, **e.submit_kwargs()))
                 except RvError as err:
                     raise ConfigError(f"{manifest}:{e.line}: {err}") from None
-            pending = list(jobs)
+            pending = {id(job): job for job in jobs}
             try:
                 while pending:
                     try:
-                        for job in ex.as_completed(pending, timeout=0.25):
-                            pending.remove(job)
+                        for job in ex.as_completed(pending.values(), timeout=0.25):
+                            del pending[id(job)]
                             r = job.result()
                             tally.result(r)
                             if out_dir is not None and r.files:

@@ -67,6 +67,26 @@ def test_memory_budget_limits_what_a_node_takes() -> None:
     assert sum(1 for n in got.values() if n == "small") == 1
 
 
+def test_jobs_that_fit_nowhere_wait_while_smaller_ones_behind_them_start() -> None:
+    p = Placement()
+    p.add_node("a", 1, memory=100)
+    p.add_job("first", memory=60)
+    for i in range(50):
+        p.add_job(f"big{i}", memory=60)         # none fits beside "first"
+    p.add_job("small", memory=30)
+    p.add_job("tiny", memory=10)
+    p.add_job("bigger", memory=90)
+    assert places(p.decide(0)) == {"first": "a", "small": "a", "tiny": "a"}
+    assert places(p.decide(1)) == {}
+    p.remove_job("first")
+    p.remove_job("small")
+    p.remove_job("tiny")
+    # the oldest waiting job goes first once there is room, whatever its size
+    assert places(p.decide(2)) == {"big0": "a"}
+    p.remove_job("big0")
+    assert places(p.decide(3)) == {"big1": "a"}
+
+
 def test_a_removed_job_makes_room_for_the_next_tier() -> None:
     p = Placement()
     p.add_node("a", 1, memory=100)
@@ -325,7 +345,7 @@ def test_a_job_drained_while_it_loads_lands_with_the_drains_reason() -> None:
         control.submit(job)
         control.decide()
     news(("join", "b", 1, None))
-    assert wire.sent == [("a", ("assign", job.spec, 1, None))]
+    assert wire.sent == [("a", ("assign", job.spec, 1, None, False))]   # nothing to restore
     with lock:
         control.drain("a", 10.0)
         control.decide()
@@ -333,7 +353,7 @@ def test_a_job_drained_while_it_loads_lands_with_the_drains_reason() -> None:
     # the agent had loaded the job when the eviction came: it reports the start, then the leave
     news(report("a", "started", 1, cycles=0, restored=False))
     news(report("a", "left", 1, cycles=500, bytes=100))
-    assert wire.sent[-1] == ("b", ("assign", job.spec, 2, None))
+    assert wire.sent[-1] == ("b", ("assign", job.spec, 2, None, True))  # its chain, stored
     news(report("b", "started", 2, cycles=500, restored=True))
     start, moved = job.events()
     assert (start["event"], start["node"]) == ("start", "a")

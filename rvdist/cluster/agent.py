@@ -19,7 +19,8 @@ when something changed (a job started, ended, left or was checkpointed) and
 otherwise every ``report_interval`` seconds with the jobs' progress.
 
 Commands (:meth:`NodeAgent.command`) are ``("assign", spec, epoch,
-checkpoint_cycles)``, ``("evict", job_id, epoch)`` and ``("drop", job_id,
+checkpoint_cycles[, restore])`` (``restore``: the job has a chain in the
+store to resume from; true if left out), ``("evict", job_id, epoch)`` and ``("drop", job_id,
 epoch)``. Every report names the job's epoch, the placement it belongs to,
 so that the driver can tell a late report from a current one.
 """
@@ -79,6 +80,7 @@ class _Resident:
     finished: Optional[dict] = None     # its end, reported when its writes are done
     assigned_at: int = 0        # the node's slice count when it was placed here
     holds: tuple = ()           # the keys of the node's contents it uses
+    restore: bool = True        # resume from its chain in the store (else start afresh)
 
 
 class NodeAgent:
@@ -122,11 +124,12 @@ class NodeAgent:
             for cmd in commands:
                 kind = cmd[0]
                 if kind == "assign":
-                    _, spec, epoch, checkpoint_cycles = cmd
+                    _, spec, epoch, checkpoint_cycles, *restore = cmd
                     self._jobs[spec.job_id] = _Resident(spec, epoch, checkpoint_cycles,
                                                         seq=next(self._clock),
                                                         last_turn=next(self._clock),
-                                                        assigned_at=self._slices_done)
+                                                        assigned_at=self._slices_done,
+                                                        restore=restore[0] if restore else True)
                 elif kind in ("evict", "drop"):
                     _, job_id, epoch = cmd
                     r = self._jobs.get(job_id)
@@ -254,7 +257,7 @@ class NodeAgent:
         spec = r.spec
         try:
             program, files = self._contents_of(r)
-            chain = self.store.read(job_id) if self.store is not None else []
+            chain = self.store.read(job_id) if self.store is not None and r.restore else []
             if chain:
                 snaps = [Snapshot.from_bytes(c) for c in chain]
                 kw = {}

@@ -168,7 +168,9 @@ class Controller:
     def _place(self, job: Job, node_id: str, checkpoint_cycles: Optional[int]) -> None:
         job.transition(JobState.PLACING)
         job.epoch += 1
-        self._send(node_id, ("assign", job.spec, job.epoch, checkpoint_cycles))
+        # (the agent reads the store only for a job with a chain there: a
+        # store round trip per fresh job dominated batches of short jobs)
+        self._send(node_id, ("assign", job.spec, job.epoch, checkpoint_cycles, job.has_checkpoint))
 
     def _released(self, node_id: str) -> None:
         drain = self.drains.get(node_id)

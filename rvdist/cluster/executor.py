@@ -125,6 +125,9 @@ class Executor:
         self._programs: dict[str, Any] = {}
         self._blobs: dict[str, Any] = {}        # digest -> ObjectRef of a declared file's bytes
         self._uses: dict[tuple[str, str], int] = {}
+        # every job that has ended, in order (under the lock): as_completed
+        # reads what is new since its last look instead of polling every job
+        self._finished: list[Job] = []
         self._puts = 0
         started, problems = self._transport.start()
         if not started:
@@ -210,7 +213,7 @@ class Executor:
             spec = JobSpec(job_id, name or f"{program.name}#{self._seq}", program.digest,
                            [self._programs[program.digest]], config, priority, memory,
                            dict(declared.paths), {d: [self._blobs[d]] for d in declared.blobs})
-            job = Job(spec, self._lock, on_cancel=self._cancel)
+            job = Job(spec, self._lock, on_cancel=self._cancel, on_end=self._finished.append)
             result, cycles = saved
             if result is not None:
                 job.history = list(result.history)
@@ -238,25 +241,30 @@ class Executor:
         return [j.result() for j in jobs]
 
     def as_completed(self, jobs: Iterable[Job], timeout: Optional[float] = None) -> Iterator[Job]:
-        """Yield jobs as they end (TimeoutError if ``timeout`` seconds pass first)."""
-        left = list(jobs)
+        """Yield jobs of this executor as they end (TimeoutError if
+        ``timeout`` seconds pass first)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while left:
-                done = [j for j in left if j.done()]
-                for j in done:
-                    left.remove(j)
+            left = {id(j): j for j in jobs}
+            ready = [j for j in left.values() if j.done()]
+            seen = len(self._finished)
+            while True:
+                for j in ready:
+                    if left.pop(id(j), None) is None:
+                        continue
                     self._lock.release()
                     try:
                         yield j
                     finally:
                         self._lock.acquire()
                 if not left:
-                    break
+                    return
                 wait = None if deadline is None else deadline - time.monotonic()
                 if wait is not None and wait <= 0:
                     raise TimeoutError(f"{len(left)} jobs still running after {timeout} s")
-                self._lock.wait(min(wait, 1.0) if wait is not None else 1.0)
+                if len(self._finished) == seen:
+                    self._lock.wait(min(wait, 1.0) if wait is not None else 1.0)
+                ready, seen = self._finished[seen:], len(self._finished)
 
     def migrate(self, job: Job, node_id: Optional[str] = None) -> None:
         """Move a live job at its next slice boundary to ``node_id`` (Ray's

@@ -213,13 +213,15 @@ class Job:
     :meth:`status`, :meth:`progress`, :meth:`result` and :attr:`node`.
     """
 
-    def __init__(self, spec: JobSpec, lock: Any, on_cancel: Any = None) -> None:
+    def __init__(self, spec: JobSpec, lock: Any, on_cancel: Any = None,
+                 on_end: Any = None) -> None:
         self.spec = spec
         self.id = spec.job_id
         self.name = spec.name
         self.priority = spec.priority
         self._lock = lock
         self._on_cancel = on_cancel
+        self._on_end = on_end                  # (job) -> None, once it has its result
         self.state = JobState.PENDING
         self._locate: Any = None               # job id -> its node (the policy's books)
         self._observer: Any = None             # (job, event) -> None, told of every event
@@ -281,6 +283,8 @@ class Job:
                                            self.cycles, self.slices, error, tuple(self.history),
                                            self.lost_cycles, files or {})
         self._done.set()
+        if self._on_end is not None:
+            self._on_end(self)
         return self._result
 
     # -- public ------------------------------------------------------------------

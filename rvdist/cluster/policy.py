@@ -149,6 +149,7 @@ class Placement:
         self._seq = itertools.count()
         self._waiting: list[tuple[int, int, str]] = []   # heap of (-priority, seq, job id)
         self._queued: set[str] = set()
+        self._queued_memory: Counter = Counter()   # memory size -> queued jobs of that size
         self._last_balance = float("-inf")
         self._dirty = True      # something changed since the last decide()
         # Nodes by load, for admitting jobs of the lowest priority without a scan.
@@ -222,7 +223,7 @@ class Placement:
         if job is None:
             return
         self._unplace(job)
-        self._queued.discard(job_id)
+        self._dequeue(job)
         self._dirty = True
 
     def left(self, job_id: str) -> Optional[str]:
@@ -336,19 +337,28 @@ class Placement:
 
     def _admit(self) -> list[Action]:
         actions: list[Action] = []
+        if not any(not n.draining for n in self.nodes.values()):
+            return actions
         skipped = []
+        # Within one pass nodes only fill up: once a job of some memory size
+        # fits nowhere, no larger one does, and the pass ends when no smaller
+        # one waits (not scanning every waiting job at every submit).
+        too_big: Optional[int] = None
         while self._waiting:
+            if too_big is not None and (not self._queued_memory
+                                        or min(self._queued_memory) >= too_big):
+                break
             _, _, job_id = heapq.heappop(self._waiting)
             if job_id not in self._queued:
                 continue
             job = self.jobs[job_id]
-            node_id = self._best_node(job)
+            fits_nowhere = too_big is not None and job.memory >= too_big
+            node_id = None if fits_nowhere else self._best_node(job)
             if node_id is None:
                 skipped.append(job)
-                if not any(not n.draining for n in self.nodes.values()):
-                    break
+                too_big = job.memory if too_big is None else min(too_big, job.memory)
                 continue
-            self._queued.discard(job_id)
+            self._dequeue(job)
             self._put(job, node_id)
             actions.append(Place(job_id, node_id, self.checkpoint_cycles))
         for job in skipped:
@@ -504,6 +514,15 @@ class Placement:
         self._dirty = True
 
     def _enqueue(self, job: JobInfo) -> None:
-        self._queued.add(job.job_id)
+        if job.job_id not in self._queued:
+            self._queued.add(job.job_id)
+            self._queued_memory[job.memory] += 1
         heapq.heappush(self._waiting, (-job.priority, job.seq, job.job_id))
         self._dirty = True
+
+    def _dequeue(self, job: JobInfo) -> None:
+        if job.job_id in self._queued:
+            self._queued.discard(job.job_id)
+            self._queued_memory[job.memory] -= 1
+            if not self._queued_memory[job.memory]:
+                del self._queued_memory[job.memory]

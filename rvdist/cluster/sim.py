@@ -172,13 +172,14 @@ class SimCluster:
 
     # -- commands -------------------------------------------------------------------------
 
-    def _cmd_assign(self, node: _Node, spec: Any, epoch: int, every: Optional[int]) -> None:
+    def _cmd_assign(self, node: _Node, spec: Any, epoch: int, every: Optional[int],
+                    restore: bool = True) -> None:
         job = self.jobs[spec.job_id]
         for other in self.nodes.values():
             if other.alive and other is not node and job.job_id in other.res:
                 raise AssertionError(f"job {job.job_id} placed on {node.node_id} while "
                                      f"resident on {other.node_id}")
-        start = self.stored.get(job.job_id, 0.0) if self.store_enabled else 0.0
+        start = self.stored.get(job.job_id, 0.0) if self.store_enabled and restore else 0.0
         node.res[job.job_id] = _Res(job, epoch, every, start)
         nbytes = 0
         if start:
