@@ -213,7 +213,9 @@ class Executor:
             spec = JobSpec(job_id, name or f"{program.name}#{self._seq}", program.digest,
                            [self._programs[program.digest]], config, priority, memory,
                            dict(declared.paths), {d: [self._blobs[d]] for d in declared.blobs})
-            job = Job(spec, self._lock, on_cancel=self._cancel, on_end=self._finished.append)
+            job = Job(spec, self._lock, on_cancel=self._cancel, on_end=self._job_ended)
+            for key in spec.contents():
+                self._uses[key] = self._uses.get(key, 0) + 1
             result, cycles = saved
             if result is not None:
                 job.history = list(result.history)
@@ -224,11 +226,6 @@ class Executor:
                 job.cycles = job.checkpoint_cycles = cycles
                 job.has_checkpoint = job.started = True
                 job.event("resume", None, cycles=cycles)
-            if not job.done():
-                for key in spec.contents():
-                    self._uses[key] = self._uses.get(key, 0) + 1
-            else:
-                self._release(spec)
             self._control.submit(job)
             self._control.decide()      # placed now, not at the loop's next turn
             self._lock.notify_all()
@@ -441,17 +438,19 @@ class Executor:
     def _ended(self, job: Job, result: JobResult) -> None:
         if self._dir_store is not None and result.status != "cancelled":
             self._dir_store.write_result(job.id, json.dumps(result.to_dict()).encode())
+
+    def _job_ended(self, job: Job) -> None:
+        """Every job's end, however it came (under the lock): note it for
+        as_completed, and drop the job's references, and the executor's to
+        each content no live job needs, so that Ray frees it (a later job
+        puts it again)."""
+        self._finished.append(job)
+        job.spec.drop_refs()
         for key in job.spec.contents():
             self._uses[key] -= 1
-        self._release(job.spec)
-
-    def _release(self, spec: JobSpec) -> None:
-        """Drop an ended job's references, and the executor's to each content
-        no live job needs, so that Ray frees it (a later job puts it again)."""
-        spec.drop_refs()
-        for kind, digest in spec.contents():
-            if self._uses.get((kind, digest), 0) <= 0:
-                self._uses.pop((kind, digest), None)
+            if not self._uses[key]:
+                del self._uses[key]
+                kind, digest = key
                 (self._programs if kind == "program" else self._blobs).pop(digest, None)
 
     def _saved(self, job_id: str, program: Program) -> tuple[Optional[JobResult], Optional[int]]:
