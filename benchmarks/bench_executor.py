@@ -108,17 +108,21 @@ def throughput(repeat: int) -> dict[str, Any]:
             "driver_cpu_share": med["driver_cpu_share"], "median_ips": med}
 
 
-def _batch(entries: int, iters: str, tmp: Path) -> float:
-    manifest = tmp / f"m{entries}.jsonl"
-    manifest.write_text("".join(json.dumps({"program": str(GUESTS / "intloop.elf"),
-                                            "args": [iters]}) + "\n" for _ in range(entries)))
+def _batch(entries: list[dict[str, Any]], tmp: Path) -> float:
+    """Seconds an ``rvdist batch`` of ``entries`` (manifest lines) takes, start to exit."""
+    manifest = tmp / f"m{len(entries)}.jsonl"
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "rvdist.cli", "batch", str(manifest), "--quiet",
-                          "--out", str(tmp / "out.jsonl")], capture_output=True, timeout=1800)
+                          "--out", str(tmp / "out.jsonl")], capture_output=True, timeout=3600)
     wall = time.perf_counter() - t
     if out.returncode != 0:
         raise SystemExit(f"rvdist batch failed: {out.stderr.decode()[-2000:]}")
     return wall
+
+
+def _intloops(entries: int, iters: str) -> list[dict[str, Any]]:
+    return [{"program": str(GUESTS / "intloop.elf"), "args": [iters]}] * entries
 
 
 def batch(repeat: int) -> dict[str, Any]:
@@ -126,9 +130,9 @@ def batch(repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for _ in range(repeat):
-            startup = _batch(1, "10", tmp)
+            startup = _batch(_intloops(1, "10"), tmp)
             speed = in_process_ips(BATCH_ITERS)
-            wall = _batch(16, BATCH_ITERS, tmp)
+            wall = _batch(_intloops(16, BATCH_ITERS), tmp)
             speed = (speed + in_process_ips(BATCH_ITERS)) / 2
             ideal = 16 * 1.5e9 / (2 * speed)
             rows.append({"wall_s": wall, "startup_s": startup, "ideal_s": ideal,
@@ -174,21 +178,10 @@ def rss() -> dict[str, Any]:
 
 
 def many(repeat: int, jobs: int = 20_000) -> dict[str, Any]:
-    rows = []
+    entries = [{"program": str(GUESTS / "primes.elf"), "args": [str(100 + i)]}
+               for i in range(jobs)]
     with tempfile.TemporaryDirectory() as d:
-        manifest = Path(d) / "many.jsonl"
-        manifest.write_text("".join(json.dumps({"program": str(GUESTS / "primes.elf"),
-                                                "args": [str(100 + i)]}) + "\n"
-                                    for i in range(jobs)))
-        for _ in range(repeat):
-            t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "rvdist.cli", "batch", str(manifest),
-                                  "--quiet", "--out", str(Path(d) / "out.jsonl")],
-                                 capture_output=True, timeout=3600)
-            wall = time.perf_counter() - t
-            if out.returncode != 0:
-                raise SystemExit(f"rvdist batch failed: {out.stderr.decode()[-2000:]}")
-            rows.append(wall)
+        rows = [_batch(entries, Path(d)) for _ in range(repeat)]
     return {"jobs": jobs, "walls": rows, "wall_s": statistics.median(rows)}
 
 
